@@ -1,0 +1,333 @@
+"""The handx dataset store: sharded, memory-mapped two-hand clips with JSON-lines records (DESIGN.md).
+
+Layout of a store directory::
+
+    manifest.json        format, version, fps, window, joint order, num_clips, shards, provenance, commands
+    motion-00000.npy     float32 (n, 60, 2, 21, 3) shards, read with mmap_mode="r"
+    clips.jsonl          one record per clip: id, shard, row, source{...}, texts{...}, and optional fields
+    splits.json          optional: {"train": [ids], "test": [ids], ...}
+    side files           e.g. mano-00000.npz (MANO parameters of the public HandX release), reports
+
+Writing is crash-safe. Shards and side files are written to a temporary name and renamed. ``clips.jsonl`` is
+append-only while importing: each committed shard appends its records and then atomically rewrites the manifest,
+which records how many bytes of ``clips.jsonl`` are committed (``records_bytes``). A reader ignores anything past
+that point and a writer truncates it away before appending, so an interrupted import leaves the store exactly as
+it was at its last commit, and re-running the import resumes (clips whose ids exist are skipped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handx.errors import HandxInputError
+from handx.io.atomic import atomic_open, write_json, write_npy
+from handx.motion import FPS, WINDOW, Texts, validate_clip
+from handx.skeleton import HAND_NAMES, JOINT_NAMES
+
+log = logging.getLogger(__name__)
+
+FORMAT = "handx-store"
+VERSION = 1
+MANIFEST = "manifest.json"
+RECORDS = "clips.jsonl"
+SPLITS = "splits.json"
+DEFAULT_SHARD_SIZE = 2048
+
+
+def shard_name(index: int) -> str:
+    return f"motion-{index:05d}.npy"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipRecord:
+    """One line of ``clips.jsonl``.
+
+    Attributes:
+        id: unique clip id within the store.
+        shard: index of the motion shard holding the clip.
+        row: row of the clip inside its shard.
+        source: provenance ``{dataset, sequence, frame_start, frame_end, license, space}``.
+        texts: ``{left, right, two_hands_relation}`` lists of equal length (may be empty).
+        extra: any further fields (``program``, ``quality``, ``split``, ...), kept verbatim.
+    """
+
+    id: str
+    shard: int
+    row: int
+    source: dict[str, Any]
+    texts: dict[str, list[str]]
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "shard": self.shard, "row": self.row, "source": self.source, "texts": self.texts,
+                **self.extra}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ClipRecord":
+        known = {"id", "shard", "row", "source", "texts"}
+        return cls(
+            id=str(data["id"]), shard=int(data["shard"]), row=int(data["row"]), source=dict(data.get("source", {})),
+            texts=Texts.from_json(data.get("texts")).to_json(), extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def _new_manifest(command: str | None) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "fps": FPS,
+        "window": WINDOW,
+        "joint_order": list(JOINT_NAMES),
+        "hand_order": list(HAND_NAMES),
+        "units": "metres",
+        "frame": "+x right, +y forward, +z up; right wrist at the origin at frame 0",
+        "num_clips": 0,
+        "shards": [],
+        "records_bytes": 0,
+        "sources": {},
+        "commands": [command] if command else [],
+    }
+
+
+def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
+    """Read and check ``manifest.json`` of a store, with errors that say what is wrong."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise HandxInputError(root, f"not a handx store: {MANIFEST} not found")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise HandxInputError(path, f"invalid JSON ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise HandxInputError(path, f"format is {manifest.get('format')!r}, expected {FORMAT!r}")
+    if manifest.get("version") != VERSION:
+        raise HandxInputError(path, f"store version {manifest.get('version')} is not supported (expected {VERSION})")
+    if manifest.get("joint_order") != list(JOINT_NAMES):
+        raise HandxInputError(path, "joint_order differs from handx's 21-joint order")
+    return manifest
+
+
+class Store:
+    """Read access to a store; motion stays on disk (memory-mapped), records are parsed once.
+
+    ``store.motion(i)`` returns clip ``i`` as a read-only ``(60, 2, 21, 3)`` view; ``store.batches(n)``
+    iterates over contiguous slices of shards without copying them into memory.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        self._records: list[ClipRecord] | None = None
+        self._index: dict[str, int] | None = None
+        self._shards: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return int(self.manifest["num_clips"])
+
+    @property
+    def records(self) -> list[ClipRecord]:
+        if self._records is None:
+            self._records = list(_read_records(self.root, int(self.manifest["records_bytes"])))
+            if len(self._records) != len(self):
+                raise HandxInputError(
+                    self.root / RECORDS, f"{len(self._records)} committed records, manifest says {len(self)}"
+                )
+        return self._records
+
+    def index_of(self, clip_id: str) -> int:
+        if self._index is None:
+            self._index = {r.id: i for i, r in enumerate(self.records)}
+        try:
+            return self._index[clip_id]
+        except KeyError:
+            raise KeyError(f"{self.root}: no clip with id {clip_id!r}") from None
+
+    def shard(self, index: int) -> np.ndarray:
+        """Shard ``index`` as a read-only memory map ``(n, 60, 2, 21, 3)``."""
+        if index not in self._shards:
+            entry = self.manifest["shards"][index]
+            path = self.root / entry["file"]
+            try:
+                array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise HandxInputError(path, f"cannot read motion shard ({exc})") from exc
+            if array.shape != (entry["count"], WINDOW, 2, len(JOINT_NAMES), 3) or array.dtype != np.float32:
+                raise HandxInputError(path, f"shard has shape {array.shape} {array.dtype}, manifest says "
+                                            f"({entry['count']}, {WINDOW}, 2, 21, 3) float32")
+            self._shards[index] = array
+        return self._shards[index]
+
+    def motion(self, i: int) -> np.ndarray:
+        record = self.records[i]
+        return self.shard(record.shard)[record.row]
+
+    def batches(self, batch_size: int = 1024) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_clip_index, motions)`` with motions a memory-mapped ``(b, 60, 2, 21, 3)`` slice.
+
+        Clips are numbered in shard order, which is record order for stores written by :class:`StoreWriter`.
+        """
+        offset = 0
+        for k, entry in enumerate(self.manifest["shards"]):
+            array = self.shard(k)
+            for lo in range(0, entry["count"], batch_size):
+                yield offset + lo, array[lo:lo + batch_size]
+            offset += entry["count"]
+
+    def splits(self) -> dict[str, list[str]]:
+        path = self.root / SPLITS
+        if not path.is_file():
+            return {}
+        return json.loads(path.read_text(encoding="utf-8"))["splits"]
+
+    def ids(self, split: str | None = None) -> list[str]:
+        if split is None:
+            return [r.id for r in self.records]
+        splits = self.splits()
+        if split not in splits:
+            raise KeyError(f"{self.root}: no split {split!r} (known: {sorted(splits) or 'none'})")
+        return list(splits[split])
+
+
+def _read_records(root: Path, committed_bytes: int) -> Iterator[ClipRecord]:
+    path = root / RECORDS
+    if committed_bytes == 0:
+        return
+    with open(path, "rb") as handle:
+        data = handle.read(committed_bytes)
+    if len(data) < committed_bytes:
+        raise HandxInputError(path, f"truncated: {len(data)} bytes, manifest says {committed_bytes}")
+    for lineno, line in enumerate(data.splitlines(), start=1):
+        try:
+            yield ClipRecord.from_json(json.loads(line))
+        except (json.JSONDecodeError, KeyError, ValueError) as exc:
+            raise HandxInputError(path, f"invalid record ({exc})", f"line {lineno}") from exc
+
+
+class StoreWriter:
+    """Create a store or append to an existing one, one committed shard at a time.
+
+    Use as a context manager; :meth:`add` buffers clips and commits a shard every ``shard_size`` clips, and
+    leaving the ``with`` block commits the rest. Ids already in the store are refused by :meth:`add` (check
+    :meth:`has` first to resume an interrupted job).
+    """
+
+    def __init__(self, root: str | os.PathLike, *, shard_size: int = DEFAULT_SHARD_SIZE, command: str | None = None):
+        if shard_size <= 0:
+            raise ValueError(f"shard_size must be positive, got {shard_size}")
+        self.root = Path(root)
+        self.shard_size = shard_size
+        if (self.root / MANIFEST).is_file():
+            self.manifest = read_manifest(self.root)
+            if command:
+                self.manifest["commands"].append(command)
+            self._truncate_uncommitted()
+            self._ids = {r.id for r in _read_records(self.root, int(self.manifest["records_bytes"]))}
+        else:
+            if self.root.exists() and any(self.root.iterdir()):
+                raise HandxInputError(self.root, "output directory exists, is not empty and is not a handx store")
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.manifest = _new_manifest(command)
+            self._ids = set()
+        self._motions: list[np.ndarray] = []
+        self._pending: list[dict[str, Any]] = []
+        self._side: dict[str, list[np.ndarray]] = {}
+        self.added = 0
+
+    def _truncate_uncommitted(self) -> None:
+        path = self.root / RECORDS
+        committed = int(self.manifest["records_bytes"])
+        if path.exists() and path.stat().st_size != committed:
+            log.warning("%s: discarding %d uncommitted bytes left by an interrupted job", path,
+                        path.stat().st_size - committed)
+            with open(path, "r+b") as handle:
+                handle.truncate(committed)
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None or issubclass(exc_type, (KeyboardInterrupt, HandxInputError)):
+            self.commit()
+
+    def __len__(self) -> int:
+        return int(self.manifest["num_clips"]) + len(self._motions)
+
+    def has(self, clip_id: str) -> bool:
+        return clip_id in self._ids
+
+    def add(self, motion: np.ndarray, *, clip_id: str, source: Mapping[str, Any], texts: Texts | Mapping | None = None,
+            side: Mapping[str, np.ndarray] | None = None, **extra: Any) -> None:
+        """Buffer one clip. ``motion`` must be a valid ``(60, 2, 21, 3)`` clip; ``side`` holds per-clip arrays
+        stored in a side shard ``<name>-NNNNN.npz`` aligned with the motion shard (all clips of a shard must then
+        give the same side keys)."""
+        if clip_id in self._ids:
+            raise HandxInputError(self.root, f"clip id {clip_id!r} already in the store")
+        motion = validate_clip(motion, item=f"clip {clip_id}", frames=WINDOW)
+        if texts is None:
+            texts = Texts()
+        elif not isinstance(texts, Texts):
+            texts = Texts.from_json(dict(texts))
+        self._ids.add(clip_id)
+        self._motions.append(motion)
+        self._pending.append({"id": clip_id, "source": dict(source), "texts": texts.to_json(), **extra})
+        for name, value in (side or {}).items():
+            self._side.setdefault(name, []).append(np.asarray(value))
+        self.added += 1
+        if len(self._motions) >= self.shard_size:
+            self.commit()
+
+    def commit(self) -> None:
+        """Write buffered clips as a new shard, append their records, then rewrite the manifest atomically."""
+        if not self._motions:
+            if not (self.root / MANIFEST).exists():
+                write_json(self.root / MANIFEST, self.manifest)
+            return
+        index = len(self.manifest["shards"])
+        name = shard_name(index)
+        write_npy(self.root / name, np.stack(self._motions))  # (n, 60, 2, 21, 3)
+        entry: dict[str, Any] = {"file": name, "count": len(self._motions)}
+        for side_name, values in self._side.items():
+            if len(values) != len(self._motions):
+                raise ValueError(f"side data {side_name!r} given for {len(values)} of {len(self._motions)} clips")
+            side_file = f"{side_name}-{index:05d}.npz"
+            keys = values[0].keys() if isinstance(values[0], dict) else None
+            arrays = ({k: np.stack([v[k] for v in values]) for k in keys} if keys is not None
+                      else {"data": np.stack(values)})
+            with atomic_open(self.root / side_file, "wb") as handle:
+                np.savez(handle, **arrays)
+            entry[side_name] = side_file
+        lines = []
+        for row, record in enumerate(self._pending):
+            record = {"id": record["id"], "shard": index, "row": row, **{k: v for k, v in record.items() if k != "id"}}
+            lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+            dataset = record["source"].get("dataset", "unknown")
+            self.manifest["sources"][dataset] = self.manifest["sources"].get(dataset, 0) + 1
+        payload = ("\n".join(lines) + "\n").encode("utf-8")
+        with open(self.root / RECORDS, "ab") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.manifest["shards"].append(entry)
+        self.manifest["num_clips"] = int(self.manifest["num_clips"]) + len(self._motions)
+        self.manifest["records_bytes"] = int(self.manifest["records_bytes"]) + len(payload)
+        write_json(self.root / MANIFEST, self.manifest)
+        self._motions, self._pending, self._side = [], [], {}
+
+
+def write_splits(root: str | os.PathLike, splits: Mapping[str, list[str]], *, how: Mapping[str, Any]) -> None:
+    """Atomically write ``splits.json``; ``how`` records the settings that made the split."""
+    write_json(Path(root) / SPLITS, {"how": dict(how), "splits": {k: list(v) for k, v in splits.items()}})
+
+
+def command_line() -> str:
+    """The command that is running, for the manifest's history."""
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])

@@ -1,0 +1,131 @@
+"""The HandX release reader: restricted unpickling, layout checks, bad input and the export round trip."""
+
+import io
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from handx.errors import HandxInputError, UnsafePickleError
+from handx.io import handx_npz
+from handx.io.safe_pickle import iter_npz, load_pickle_bytes
+
+
+def release_entry(rng, n_texts=5):
+    return {
+        "motion": rng.normal(scale=0.1, size=(60, 2, 21, 3)),  # float64, as the release stores it
+        "left_annotation": [f"left text {k}" for k in range(n_texts)],
+        "right_annotation": [f"right text {k}" for k in range(n_texts)],
+        "interaction_annotation": [f"relation {k}" for k in range(n_texts)],
+    }
+
+
+def write_release(path, entries):
+    """Write a file the way the HandX release does: one 0-d object array per key (numpy's own pickling)."""
+    np.savez(path, **{str(i): np.array(e, dtype=object) for i, e in enumerate(entries)})
+
+
+def write_mano(path, n, rng):
+    np.savez(path, **{str(i): np.array({k: rng.normal(size=s) for k, s in handx_npz.MANO_KEYS.items()}, dtype=object)
+                      for i in range(n)})
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_reads_release_layout_with_texts_and_mano(tmp_path):
+    rng = np.random.default_rng(0)
+    entries = [release_entry(rng) for _ in range(4)]
+    path = tmp_path / "train_can_pos_all_wotextfeat.npz"
+    write_release(path, entries)
+    write_mano(tmp_path / "train_mano.npz", 4, rng)
+    items = list(handx_npz.read_handx_npz(path))
+    assert [i.key for i in items] == ["0", "1", "2", "3"]
+    for item, entry in zip(items, entries):
+        np.testing.assert_array_equal(item.motion, entry["motion"].astype(np.float32))
+        assert list(item.texts.left) == entry["left_annotation"]
+        assert list(item.texts.two_hands_relation) == entry["interaction_annotation"]
+        assert item.mano["left_pose"].shape == (60, 48)
+    assert handx_npz.split_of(path) == "train"
+
+
+def test_restricted_unpickler_refuses_other_objects(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, **{"0": np.array({"motion": Evil()}, dtype=object)})
+    with pytest.raises(UnsafePickleError, match=r"posix\.getcwd|os\.getcwd") as info:
+        list(handx_npz.read_handx_npz(path))
+    assert "evil.npz" in str(info.value) and "key '0'" in str(info.value)
+    with pytest.raises(UnsafePickleError):
+        load_pickle_bytes(pickle.dumps(Evil()))
+
+
+def test_restricted_unpickler_accepts_plain_data():
+    data = {"a": [1, 2.5, "x", (3, None)], "b": np.arange(6, dtype=np.float32).reshape(2, 3), "c": np.float64(2)}
+    out = load_pickle_bytes(pickle.dumps(data, protocol=3))
+    np.testing.assert_array_equal(out["b"], data["b"])
+    assert out["a"] == data["a"] and out["c"] == 2
+
+
+def test_truncated_npz_names_the_file(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "test_can_pos_all_wotextfeat.npz"
+    write_release(path, [release_entry(rng) for _ in range(3)])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(HandxInputError, match="test_can_pos_all_wotextfeat.npz"):
+        list(handx_npz.read_handx_npz(path))
+
+
+def test_bad_entries_are_reported_not_raised(tmp_path):
+    rng = np.random.default_rng(2)
+    good = release_entry(rng)
+    nan = release_entry(rng)
+    nan["motion"][10, 0, 3] = np.nan
+    wrong = release_entry(rng)
+    wrong["motion"] = wrong["motion"][:, :, :20]
+    uneven = release_entry(rng)
+    uneven["right_annotation"] = uneven["right_annotation"][:3]
+    path = tmp_path / "x.npz"
+    write_release(path, [good, nan, wrong, uneven, "not a dict"])
+    items = list(handx_npz.read_handx_npz(path))
+    assert not isinstance(items[0], HandxInputError)
+    problems = [str(i) for i in items[1:]]
+    assert all(isinstance(i, HandxInputError) for i in items[1:])
+    assert "key '1'" in problems[0] and "non-finite" in problems[0]
+    assert "key '2'" in problems[1] and "shape" in problems[1]
+    assert "key '3'" in problems[2] and "equal numbers" in problems[2]
+    assert "key '4'" in problems[3] and "dict" in problems[3]
+
+
+def test_writer_output_reads_back_with_numpy_and_with_us(tmp_path):
+    rng = np.random.default_rng(3)
+    path = tmp_path / "out.npz"
+    entries = [release_entry(rng) for _ in range(3)]
+    with handx_npz.HandxNpzWriter(path) as writer:
+        for e in entries:
+            writer.add(e)
+    # The public code loads these files with numpy's own pickle support.
+    with np.load(path, allow_pickle=True) as loaded:
+        assert sorted(loaded.files, key=int) == ["0", "1", "2"]
+        np.testing.assert_array_equal(loaded["1"].item()["motion"], entries[1]["motion"])
+    ours = dict(iter_npz(str(path)))
+    assert ours["2"]["left_annotation"] == entries[2]["left_annotation"]
+
+
+def test_writer_leaves_no_file_when_interrupted(tmp_path):
+    path = tmp_path / "out.npz"
+    with pytest.raises(RuntimeError):
+        with handx_npz.HandxNpzWriter(path) as writer:
+            writer.add(release_entry(np.random.default_rng(4)))
+            raise RuntimeError("interrupted")
+    assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_not_an_npz(tmp_path):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(b"hello")
+    with pytest.raises(HandxInputError, match="bad.npz.*not a readable .npz"):
+        list(handx_npz.read_handx_npz(path))
