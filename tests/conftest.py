@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from handx.io.handx_npz import MANO_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -58,3 +61,22 @@ def assert_plausible_anatomy(joints, present, *, bone_tolerance: float = 0.05,
     assert left_of > left_of_right_fraction, f"{label}: left wrist on -x of right wrist in only {left_of:.0%} of frames"
     pointing = x[..., skeleton.JOINT_INDEX["middle_mcp"], 1] - x[..., skeleton.WRIST, 1]  # (F, 2)
     assert (pointing > 0).mean() > 0.5, f"{label}: fingers point +y in only {(pointing > 0).mean():.0%} of frame-hands"
+
+
+def release_entry(rng, n_texts=5):
+    return {
+        "motion": rng.normal(scale=0.1, size=(60, 2, 21, 3)),  # float64, as the release stores it
+        "left_annotation": [f"left text {k}" for k in range(n_texts)],
+        "right_annotation": [f"right text {k}" for k in range(n_texts)],
+        "interaction_annotation": [f"relation {k}" for k in range(n_texts)],
+    }
+
+
+def write_release(path, entries):
+    """Write a file the way the HandX release does: one 0-d object array per key (numpy's own pickling)."""
+    np.savez(path, **{str(i): np.array(e, dtype=object) for i, e in enumerate(entries)})
+
+
+def write_mano(path, n, rng):
+    np.savez(path, **{str(i): np.array({k: rng.normal(size=s) for k, s in MANO_KEYS.items()}, dtype=object)
+                      for i in range(n)})

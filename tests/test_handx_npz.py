@@ -11,24 +11,7 @@ from handx.errors import HandxInputError, UnsafePickleError
 from handx.io import handx_npz
 from handx.io.safe_pickle import iter_npz, load_pickle_bytes
 
-
-def release_entry(rng, n_texts=5):
-    return {
-        "motion": rng.normal(scale=0.1, size=(60, 2, 21, 3)),  # float64, as the release stores it
-        "left_annotation": [f"left text {k}" for k in range(n_texts)],
-        "right_annotation": [f"right text {k}" for k in range(n_texts)],
-        "interaction_annotation": [f"relation {k}" for k in range(n_texts)],
-    }
-
-
-def write_release(path, entries):
-    """Write a file the way the HandX release does: one 0-d object array per key (numpy's own pickling)."""
-    np.savez(path, **{str(i): np.array(e, dtype=object) for i, e in enumerate(entries)})
-
-
-def write_mano(path, n, rng):
-    np.savez(path, **{str(i): np.array({k: rng.normal(size=s) for k, s in handx_npz.MANO_KEYS.items()}, dtype=object)
-                      for i in range(n)})
+from conftest import release_entry, write_mano, write_release
 
 
 class Evil:

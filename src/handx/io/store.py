@@ -267,11 +267,13 @@ class StoreWriter:
     def add(self, motion: np.ndarray, *, clip_id: str, source: Mapping[str, Any], texts: Texts | Mapping | None = None,
             side: Mapping[str, np.ndarray] | None = None, **extra: Any) -> None:
         """Buffer one clip. ``motion`` must be a valid ``(60, 2, 21, 3)`` clip; ``side`` holds per-clip arrays
-        stored in a side shard ``<name>-NNNNN.npz`` aligned with the motion shard (all clips of a shard must then
-        give the same side keys)."""
+        stored in a side shard ``<name>-NNNNN.npz`` aligned with the motion shard (a change in which side data
+        is given starts a new shard)."""
         if clip_id in self._ids:
             raise HandxInputError(self.root, f"clip id {clip_id!r} already in the store")
         motion = validate_clip(motion, item=f"clip {clip_id}", frames=WINDOW)
+        if self._motions and set(side or ()) != set(self._side):
+            self.commit()  # a shard holds one set of side data: start a new shard when it changes
         if texts is None:
             texts = Texts()
         elif not isinstance(texts, Texts):
