@@ -1,6 +1,59 @@
-"""BVH motion files: a general parser, forward kinematics, and the ManipNet two-hand importer.
+"""BVH motion files: a general parser, vectorised forward kinematics, and the ManipNet two-hand importer.
 
-Placeholder header; the full docstring is written below once the ManipNet conventions are settled.
+Output follows DESIGN.md "Canonical data" and reference §1.1–1.2: float32 ``(T, 2, 21, 3)`` in metres at 30 fps,
+hand 0 left, hand 1 right, joints in the order of :mod:`handx.skeleton`, frame +x subject's right, +y forward,
++z up, left hand on −x.
+
+General BVH (:func:`parse_bvh`, :func:`forward_kinematics`)
+    Each joint's rotation channels compose in the order the file lists them, intrinsically, as standard BVH:
+    ``CHANNELS 3 Yrotation Xrotation Zrotation`` gives ``R = R_y(a1) @ R_x(a2) @ R_z(a3)`` (degrees). A joint's
+    translation in its parent's frame is its OFFSET plus its position channels (in whatever order they are
+    listed; the usual root has a zero OFFSET, so this equals the common "channels replace OFFSET" reading).
+    ``world_R[j] = world_R[parent] @ R[j]`` and ``world_p[j] = world_p[parent] + world_R[parent] @ t[j]``,
+    evaluated for all frames at once (a loop over joints only).
+
+ManipNet pairs (:func:`read_bvh_pair`, data README "manipnet")
+    *Joint mapping.* ``WRIST`` → wrist; ``{INDEX,MIDDLE,RING,PINKY}_MCP`` / ``_PIP_FE`` / ``_DIP_FE`` → that
+    finger's mcp / pip / dip; ``THUMB_CMC_FE`` → thumb_cmc, ``THUMB_MCP_FE`` → thumb_mcp, ``THUMB_IP_FE`` →
+    thumb_ip; ``THUMB_CMC_AA`` is dropped. Why FE and not AA: ``THUMB_CMC_FE`` is a child of the wrist, so it is
+    fixed in the palm like MANO's thumb1 and the other knuckle bases, 2.6 cm from the wrist at the proximal
+    edge of the palm (carpometacarpal level); ``THUMB_CMC_AA`` sits 2.8 cm further along the thumb ray, half way
+    to the thumb MCP, and moves with the FE rotation (up to ~4 mm relative to the palm), i.e. it is a point on
+    the moving metacarpal, not a pivot. Consequence: thumb_cmc → thumb_mcp is not one rigid offset (the AA
+    rotation acts part-way along it) and its length varies by a few percent (≤ 4 % from the median in the
+    shipped clips).
+
+    *Units.* The median wrist → middle_mcp distance, taken in metres, decimetres, centimetres or millimetres,
+    must land in the anatomical range ``PLAUSIBLE_PALM_LENGTH_M`` (0.06–0.16 m, adult ~0.09–0.11 m); the one
+    power of ten that does is used (ManipNet: 1.07 file units → decimetres, 10.7 cm). Nothing plausible → a
+    :class:`HandxInputError` that gives the measured length. Both files of a pair must agree.
+
+    *Fingertips.* ManipNet End Sites are zero. A tip is extrapolated from the finger's distal joint (DIP; thumb
+    IP) along the incoming bone's direction rotated by the distal joint's own rotation — in the world,
+    ``world_R[distal] @ unit(OFFSET[distal])``, i.e. the incoming bone's direction in the parent's frame carried
+    into the distal joint's frame, so a zero distal rotation continues the finger straight and a DIP flexion
+    bends the tip by that angle — with length ``TIP_RATIO`` (0.8) × the incoming bone (middle phalanx; thumb:
+    proximal phalanx). ManipNet tip segments are then 18–30 mm. A file whose End Site has a non-zero offset
+    uses that End Site instead.
+
+    *World → canonical.* ManipNet worlds are Unity worlds: Y up, **left-handed** (the dataset's Unity visualiser
+    loads the BVH into Unity transforms unchanged, and ``Yrotation Xrotation Zrotation`` is Unity's Euler
+    order). Determined from the data: in four clips every joint stays above a table plane at Y ≈ 0.26 m, and in
+    three the palms mostly face −Y; fingers point along −Z in four clips and the left hand lies on +X; and, read as a
+    right-handed frame, ``leftHand.bvh`` has right-hand chirality (finger flexion points along ``f × s``, with
+    ``f`` = wrist → middle_mcp, ``s`` = pinky_mcp → index_mcp) while ``rightHand.bvh`` has left-hand chirality,
+    in > 98 % of frames of every clip. The coordinates therefore change basis with ``MANIPNET_BASIS``:
+    ``(x, y, z) = (−X, −Z, Y)``. As a 3×3 matrix its determinant is −1 because the *source* basis is
+    left-handed; as a map of physical space it is a proper rotation (it keeps each hand's chirality: a matrix
+    with determinant +1 here would turn the left hand into a right hand lying on the right). Then a heading, a
+    quarter turn ``k × 90°`` about +z, is chosen per clip from the data: the one that best points the left →
+    right wrist vector along +x and the wrist → middle_mcp vectors along +y (the continuous optimum, rounded).
+    Four clips need 0°; ``cube_med2`` was recorded facing the world's −X and needs 90°. This is reference
+    §1.2's axis-flip rule extended from half turns to quarter turns; :func:`handx.motion.canonical_flips`
+    finds no flip on the result.
+
+    *Time.* Frame ``i`` is at ``i × Frame Time`` (120 fps); :func:`handx.motion.resample` gives 30 fps. Both
+    files of a pair must have the same frame count and frame time.
 """
 
 from __future__ import annotations
@@ -12,7 +65,9 @@ from pathlib import Path
 
 import numpy as np
 
+from handx import skeleton
 from handx.errors import HandxInputError
+from handx.motion import Provenance, Sequence, resample
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +140,12 @@ def _tokens(lines: list[str]) -> list[tuple[str, int]]:
 
 def _float(path: str, tok: str, lineno: int, what: str) -> float:
     try:
-        return float(tok)
+        value = float(tok)
     except ValueError:
         raise HandxInputError(path, f"{what}: expected a number, got {tok!r}", f"line {lineno}") from None
+    if not np.isfinite(value):
+        raise HandxInputError(path, f"{what}: expected a finite number, got {tok!r}", f"line {lineno}")
+    return value
 
 
 def parse_bvh(path: str | os.PathLike) -> BvhFile:
@@ -106,7 +164,8 @@ def parse_bvh(path: str | os.PathLike) -> BvhFile:
 
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None or lines[first].split()[0].upper() != "HIERARCHY":
-        raise HandxInputError(path_str, "missing HIERARCHY: not a BVH file", "line 1" if first is None else f"line {first + 1}")
+        where = "line 1" if first is None else f"line {first + 1}"
+        raise HandxInputError(path_str, "missing HIERARCHY: not a BVH file", where)
     motion_line = next((i for i, line in enumerate(lines) if line.strip().upper() == "MOTION"), None)
     if motion_line is None:
         raise HandxInputError(path_str, "missing MOTION section (truncated file?)")
@@ -183,14 +242,16 @@ def _parse_hierarchy(path: str, lines: list[str], line_base: int):
                 listed.append(take("channel")[0])
             if len(listed) != int(count_tok):
                 raise HandxInputError(
-                    path, f"joint {name}: CHANNELS says {count_tok} channels but lists {len(listed)} ({' '.join(listed)})",
+                    path,
+                    f"joint {name}: CHANNELS says {count_tok} channels but lists {len(listed)} ({' '.join(listed)})",
                     f"line {line}",
                 )
             for ch in listed:
                 canon = _CHANNEL_CANON.get(ch.lower())
                 if canon is None:
                     raise HandxInputError(
-                        path, f"joint {name}: unknown channel {ch!r} (expected X/Y/Z position or rotation)", f"line {line}"
+                        path, f"joint {name}: unknown channel {ch!r} (expected X/Y/Z position or rotation)",
+                        f"line {line}",
                     )
                 chans.append(canon)
             if len(set(chans)) != len(chans):
@@ -222,7 +283,9 @@ def _parse_hierarchy(path: str, lines: list[str], line_base: int):
     joint(root, -1)
     if pos < len(toks):
         tok, line = toks[pos]
-        raise HandxInputError(path, f"unexpected {tok!r} after the root joint (several roots are not supported)", f"line {line}")
+        raise HandxInputError(
+            path, f"unexpected {tok!r} after the root joint (several roots are not supported)", f"line {line}"
+        )
     return names, parents, offsets, channels, es_parents, es_offsets
 
 
@@ -238,7 +301,9 @@ def _parse_motion(path: str, lines: list[str], motion_line: int, num_channels: i
         key, sep, value = line.partition(":")
         key = " ".join(key.split()).lower()
         if not sep or key not in ("frames", "frame time"):
-            raise HandxInputError(path, f"expected 'Frames:' and 'Frame Time:' after MOTION, got {line[:40]!r}", f"line {i}")
+            raise HandxInputError(
+                path, f"expected 'Frames:' and 'Frame Time:' after MOTION, got {line[:40]!r}", f"line {i}"
+            )
         header[key] = (value.strip(), i)
     for key in ("frames", "frame time"):
         if key not in header:
@@ -265,7 +330,9 @@ def _parse_motion(path: str, lines: list[str], motion_line: int, num_channels: i
         rows.append(vals)
         row_lines.append(lineno + 1)
     if len(rows) != declared:
-        raise HandxInputError(path, f"'Frames: {declared}' but the file has {len(rows)} frame rows", f"line {frames_line}")
+        raise HandxInputError(
+            path, f"'Frames: {declared}' but the file has {len(rows)} frame rows", f"line {frames_line}"
+        )
     try:
         motion = np.array(rows, dtype=np.float64).reshape(len(rows), num_channels)  # (F, C)
     except ValueError:
@@ -339,3 +406,184 @@ def _world_transforms(bvh: BvhFile) -> tuple[np.ndarray, np.ndarray]:
 def forward_kinematics(bvh: BvhFile) -> np.ndarray:
     """World positions of every joint in every frame, in file units: ``(F, J, 3)``."""
     return _world_transforms(bvh)[1]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# ManipNet two-hand pairs
+
+#: Our joint name → ManipNet BVH joint name (the 16 measured joints; tips are extrapolated).
+MANIPNET_JOINTS: dict[str, str] = {
+    "wrist": "WRIST",
+    "index_mcp": "INDEX_MCP", "index_pip": "INDEX_PIP_FE", "index_dip": "INDEX_DIP_FE",
+    "middle_mcp": "MIDDLE_MCP", "middle_pip": "MIDDLE_PIP_FE", "middle_dip": "MIDDLE_DIP_FE",
+    "pinky_mcp": "PINKY_MCP", "pinky_pip": "PINKY_PIP_FE", "pinky_dip": "PINKY_DIP_FE",
+    "ring_mcp": "RING_MCP", "ring_pip": "RING_PIP_FE", "ring_dip": "RING_DIP_FE",
+    "thumb_cmc": "THUMB_CMC_FE", "thumb_mcp": "THUMB_MCP_FE", "thumb_ip": "THUMB_IP_FE",
+}
+#: Tip segment length as a fraction of the bone that enters the distal joint (middle phalanx; thumb: proximal).
+TIP_RATIO = 0.8
+#: Plausible wrist → middle_mcp distance in metres, used to infer the file's unit.
+PLAUSIBLE_PALM_LENGTH_M: tuple[float, float] = (0.06, 0.16)
+#: Candidate units: name → metres per file unit.
+UNITS: dict[str, float] = {"metres": 1.0, "decimetres": 0.1, "centimetres": 0.01, "millimetres": 0.001}
+#: ManipNet (Unity: left-handed, Y up, subject facing −Z) → canonical basis: (x, y, z) = (−X, −Z, Y).
+MANIPNET_BASIS = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def _hand_joints(bvh: BvhFile) -> np.ndarray:
+    """The 21 joints of one ManipNet hand in file units and the file's world frame: ``(F, 21, 3)``."""
+    missing = [name for name in MANIPNET_JOINTS.values() if name not in bvh.names]
+    if missing:
+        raise HandxInputError(
+            bvh.path, f"not a ManipNet hand: missing joint(s) {', '.join(missing)} (found {', '.join(bvh.names)})"
+        )
+    world_rot, world_pos = _world_transforms(bvh)  # (F, J, 3, 3), (F, J, 3)
+    out = np.empty((bvh.num_frames, skeleton.NUM_JOINTS, 3))  # (F, 21, 3)
+    for ours, theirs in MANIPNET_JOINTS.items():
+        out[:, skeleton.JOINT_INDEX[ours]] = world_pos[:, bvh.index(theirs)]
+    for finger in skeleton.FINGERS:
+        distal_name = skeleton.JOINT_NAMES[skeleton.CHAINS[finger][-2]]
+        distal = bvh.index(MANIPNET_JOINTS[distal_name])
+        end_sites = np.flatnonzero(bvh.end_site_parents == distal)
+        site = bvh.end_site_offsets[end_sites[0]] if len(end_sites) else np.zeros(3)
+        if np.linalg.norm(site) > 0:
+            local_tip = site  # (3,) the file gives the tip
+        else:
+            incoming = bvh.offsets[distal]  # (3,) in the parent's frame
+            length = np.linalg.norm(incoming)
+            if length == 0:
+                raise HandxInputError(
+                    bvh.path, f"joint {bvh.names[distal]} has a zero OFFSET: cannot extrapolate its tip"
+                )
+            local_tip = TIP_RATIO * incoming  # same direction, carried into the distal joint's own frame
+        tip = world_pos[:, distal] + np.einsum("fab,b->fa", world_rot[:, distal], local_tip)  # (F, 3)
+        out[:, skeleton.TIPS[finger]] = tip
+    return out
+
+
+def _infer_unit(path: str, joints: np.ndarray) -> tuple[str, float]:
+    """Pick the power-of-ten unit that makes the median wrist → middle_mcp distance anatomical."""
+    palm = float(np.median(np.linalg.norm(
+        joints[:, skeleton.JOINT_INDEX["middle_mcp"]] - joints[:, skeleton.WRIST], axis=-1)))
+    lo, hi = PLAUSIBLE_PALM_LENGTH_M
+    for name, scale in UNITS.items():
+        if lo <= palm * scale <= hi:
+            return name, scale
+    raise HandxInputError(
+        path,
+        f"cannot infer the length unit: wrist to middle MCP is {palm:.6g} file units, which is no plausible hand "
+        f"({lo}-{hi} m) in any of {', '.join(UNITS)}",
+    )
+
+
+def _rot_z(quarter_turns: int) -> np.ndarray:
+    c, s = [(1, 0), (0, 1), (-1, 0), (0, -1)][quarter_turns % 4]
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _heading(joints: np.ndarray, label: str) -> int:
+    """Quarter turns about +z that put the left hand on −x and the fingers along +y: ``(F, 2, 21, 3)`` → k."""
+    wrist, middle = skeleton.WRIST, skeleton.JOINT_INDEX["middle_mcp"]
+    lr = _unit(joints[:, skeleton.RIGHT, wrist, :2] - joints[:, skeleton.LEFT, wrist, :2])  # (F, 2)
+    fingers = _unit(joints[:, :, middle, :2] - joints[:, :, wrist, :2])  # (F, 2, 2)
+    a, b = lr.mean(axis=0), fingers.mean(axis=(0, 1))  # wanted along +x and +y
+    # Rotating by θ scores cos θ (a_x + b_y) + sin θ (b_x − a_y): maximised at θ*, then rounded to a quarter turn.
+    theta = float(np.degrees(np.arctan2(b[0] - a[1], a[0] + b[1])))
+    k = int(np.round(theta / 90.0)) % 4
+    off = abs((theta - 90.0 * k + 180.0) % 360.0 - 180.0)
+    if off > 35.0:
+        logger.warning("%s: heading is ambiguous (best %.0f deg, using %d deg)", label, theta, 90 * k)
+    logger.debug("%s: heading %.1f deg, rotating by %d deg about +z", label, theta, 90 * k)
+    return k
+
+
+def read_bvh_pair(left_path: str | os.PathLike, right_path: str | os.PathLike, *, dataset: str = "manipnet",
+                  license: str = "CC BY-NC 4.0") -> Sequence:
+    """Read a ManipNet ``leftHand.bvh`` / ``rightHand.bvh`` pair into a canonical 30 fps :class:`Sequence`.
+
+    The steps (joint mapping, unit inference, fingertip extrapolation, world → canonical frame, resampling) are
+    described in the module docstring. The sequence id is the name of the left file's folder.
+    """
+    left, right = parse_bvh(left_path), parse_bvh(right_path)
+    if left.num_frames != right.num_frames or not np.isclose(left.frame_time, right.frame_time, rtol=1e-6, atol=0):
+        raise HandxInputError(
+            left.path,
+            f"left/right pair does not match: {left.path} has {left.num_frames} frames every {left.frame_time:g} s, "
+            f"{right.path} has {right.num_frames} frames every {right.frame_time:g} s",
+        )
+    if left.num_frames < 2:
+        raise HandxInputError(left.path, f"need at least 2 frames to resample, got {left.num_frames}")
+    hands = []
+    units = []
+    for bvh in (left, right):
+        joints = _hand_joints(bvh)  # (F, 21, 3) file units
+        unit, scale = _infer_unit(bvh.path, joints)
+        units.append(unit)
+        hands.append(joints * scale)
+    if units[0] != units[1]:
+        raise HandxInputError(left.path, f"left/right pair uses different units: {left.path} in {units[0]}, "
+                                         f"{right.path} in {units[1]}")
+    joints = np.stack(hands, axis=1) @ MANIPNET_BASIS.T  # (F, 2, 21, 3) metres, canonical basis
+    label = Path(left.path).parent.name
+    joints = joints @ _rot_z(_heading(joints, label)).T  # (F, 2, 21, 3)
+    timestamps = np.arange(left.num_frames) * left.frame_time  # (F,)
+    present = np.ones((left.num_frames, skeleton.NUM_HANDS), dtype=bool)  # (F, 2)
+    out, present = resample(joints, present, timestamps)  # (T, 2, 21, 3), (T, 2)
+    logger.info("%s: %d frames in %s at %.0f fps -> %d frames at 30 fps", label, left.num_frames, units[0],
+                1.0 / left.frame_time, out.shape[0])
+    return Sequence(out.astype(np.float32), present, Provenance(dataset, label, license))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Finding pairs
+
+
+def _hand_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".bvh")
+    lefts = [p for p in files if "left" in p.stem.lower() and "right" not in p.stem.lower()]
+    rights = [p for p in files if "right" in p.stem.lower() and "left" not in p.stem.lower()]
+    return lefts, rights
+
+
+def discover(path: str | os.PathLike, *, errors: list[HandxInputError] | None = None) -> list[tuple[Path, Path]]:
+    """Every (left, right) BVH pair at or below ``path``, sorted by folder.
+
+    ``path`` is a directory, or one file of a pair (its folder is used). A pair is a folder holding exactly one
+    ``.bvh`` file with "left" in its name and one with "right" (case-insensitive). A folder with only one of
+    the two, or several candidates for a hand, is a bad item: it is appended to ``errors`` when a list is given
+    (and skipped), otherwise :class:`HandxInputError` is raised naming the folder.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise HandxInputError(root, "no such file or directory")
+    if root.is_file():
+        if root.suffix.lower() != ".bvh":
+            raise HandxInputError(root, "not a .bvh file")
+        folders = [root.parent]
+    else:
+        folders = sorted({p.parent for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".bvh"})
+    pairs: list[tuple[Path, Path]] = []
+    for folder in folders:
+        lefts, rights = _hand_files(folder)
+        problem = None
+        if len(lefts) > 1 or len(rights) > 1:
+            problem = f"ambiguous pair: left {[p.name for p in lefts]}, right {[p.name for p in rights]}"
+        elif lefts and not rights:
+            problem = f"no matching right-hand file for {lefts[0].name}"
+        elif rights and not lefts:
+            problem = f"no matching left-hand file for {rights[0].name}"
+        elif not lefts:
+            continue  # BVH files that are not hands (e.g. objects)
+        if problem is not None:
+            error = HandxInputError(folder, problem)
+            if errors is None:
+                raise error
+            errors.append(error)
+            logger.warning("%s", error)
+            continue
+        pairs.append((lefts[0], rights[0]))
+    return pairs

@@ -45,7 +45,9 @@ class ImportReport:
         return dataclasses.asdict(self)
 
 
-def _sequence_reader(fmt: str) -> tuple[Callable[[Path], list], Callable[..., Sequence]]:
+def _sequence_reader(fmt: str) -> tuple[Callable[..., list], Callable[..., Sequence]]:
+    """``(discover, read)`` of a recording format. ``discover(path, errors=list)`` appends bad items to the list
+    instead of raising, where the format can have bad items at discovery time."""
     if fmt == "bvh":
         from handx.io import bvh
 
@@ -53,11 +55,11 @@ def _sequence_reader(fmt: str) -> tuple[Callable[[Path], list], Callable[..., Se
     if fmt == "leap":
         from handx.io import leap
 
-        return leap.discover, leap.read_leap
+        return (lambda path, errors=None: leap.discover(path)), leap.read_leap
     if fmt == "mediapipe":
         from handx.io import mediapipe
 
-        return mediapipe.discover, mediapipe.read_mediapipe
+        return (lambda path, errors=None: mediapipe.discover(path)), mediapipe.read_mediapipe
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -74,8 +76,14 @@ def clip_id(dataset: str, sequence: str, start: int) -> str:
 def _import_sequences(writer: StoreWriter, fmt: str, paths: Iterable[str | os.PathLike], *, stride: int,
                       strict: bool, report: ImportReport, progress: bool) -> None:
     discover, read = _sequence_reader(fmt)
-    items = [item for path in paths for item in discover(Path(path))]
-    single = len(items) == 1
+    bad_items: list[HandxInputError] = []
+    items = [item for path in paths for item in discover(Path(path), errors=bad_items)]
+    single = len(items) + len(bad_items) == 1
+    for exc in bad_items:
+        if strict or single:
+            raise exc
+        log.warning("skipping %s", exc)
+        report.error(exc)
     for item in tqdm(items, desc=f"import {fmt}", unit="file", disable=not progress):
         report.items += 1
         try:
