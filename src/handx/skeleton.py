@@ -77,10 +77,24 @@ PALM_TRIANGLES = np.array(
     dtype=np.int64,
 )
 
+#: Nominal adult bone lengths in metres, keyed by each bone's child joint (published metacarpal and phalanx
+#: lengths with soft tissue at the tips; wrist → middle tip 0.183 m). Used where a source gives no reliable
+#: lengths (image-space landmarks) and by the synthetic hand.
+NOMINAL_BONE_LENGTH_BY_CHILD: dict[str, float] = {
+    "index_mcp": 0.0866, "index_pip": 0.040, "index_dip": 0.024, "index_tip": 0.021,
+    "middle_mcp": 0.0881, "middle_pip": 0.045, "middle_dip": 0.028, "middle_tip": 0.022,
+    "ring_mcp": 0.0810, "ring_pip": 0.042, "ring_dip": 0.026, "ring_tip": 0.022,
+    "pinky_mcp": 0.0778, "pinky_pip": 0.033, "pinky_dip": 0.019, "pinky_tip": 0.020,
+    "thumb_cmc": 0.0342, "thumb_mcp": 0.043, "thumb_ip": 0.032, "thumb_tip": 0.024,
+}
+
 #: MediaPipe / OpenPose hand order → ours: ``ours = theirs[..., OPENPOSE_TO_HANDX, :]`` (reference §1.1).
 OPENPOSE_TO_HANDX = np.array(
     [0, 5, 6, 7, 9, 10, 11, 17, 18, 19, 13, 14, 15, 1, 2, 3, 4, 8, 12, 16, 20], dtype=np.int64
 )
+
+#: :data:`NOMINAL_BONE_LENGTH_BY_CHILD` in :data:`BONES` order: ``(20,)``.
+NOMINAL_BONE_LENGTHS = np.array([NOMINAL_BONE_LENGTH_BY_CHILD[JOINT_NAMES[c]] for _, c in BONES])
 
 
 def bone_lengths(joints: np.ndarray) -> np.ndarray:
