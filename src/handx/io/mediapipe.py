@@ -49,7 +49,8 @@ hands of ``signing_both_hands_18f`` at 17.5 and 25 cm: its right hand looks 44 %
 constant in image space (projection, foreshortening, detection noise: 6–23 % mean coefficient of variation per
 hand track here) and their proportions unreliable, so each hand is then put onto the nominal adult skeleton
 (:func:`rigid_bones`): every bone keeps its image direction frame by frame and gets its nominal length
-(:data:`handx.skeleton.NOMINAL_BONE_LENGTHS`), scaled so the wrist → middle-tip chain is ``hand_length_m``. The pixels are resampled from the file's fps to 30 fps with :func:`handx.motion.resample`
+(:data:`handx.skeleton.NOMINAL_BONE_LENGTHS`), scaled so the wrist → middle-tip chain is ``hand_length_m``. The
+pixels are resampled from the file's fps to 30 fps with :func:`handx.motion.resample`
 before scaling, so the medians above hold exactly for the frames returned.
 """
 
