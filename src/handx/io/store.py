@@ -129,6 +129,7 @@ class Store:
         self._records: list[ClipRecord] | None = None
         self._index: dict[str, int] | None = None
         self._shards: dict[int, np.ndarray] = {}
+        self._offsets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.manifest["num_clips"])
@@ -141,6 +142,14 @@ class Store:
                 raise HandxInputError(
                     self.root / RECORDS, f"{len(self._records)} committed records, manifest says {len(self)}"
                 )
+            counts = [s["count"] for s in self.manifest["shards"]]
+            expected_shard = np.repeat(np.arange(len(counts)), counts)  # (N,)
+            expected_row = np.concatenate([np.arange(c) for c in counts]) if counts else np.zeros(0, int)
+            got = np.array([(r.shard, r.row) for r in self._records], dtype=np.int64).reshape(-1, 2)
+            bad = np.flatnonzero((got[:, 0] != expected_shard) | (got[:, 1] != expected_row))
+            if bad.size:
+                raise HandxInputError(self.root / RECORDS, f"record {self._records[bad[0]].id!r} is out of shard "
+                                      "order", f"line {bad[0] + 1}")
         return self._records
 
     def index_of(self, clip_id: str) -> int:
@@ -166,14 +175,25 @@ class Store:
             self._shards[index] = array
         return self._shards[index]
 
+    def locate(self, i: int) -> tuple[int, int]:
+        """``(shard, row)`` of clip ``i`` from the manifest alone (clips are numbered in shard order)."""
+        if not 0 <= i < len(self):
+            raise IndexError(f"{self.root}: clip index {i} out of range for {len(self)} clips")
+        if self._offsets is None:
+            self._offsets = np.cumsum([0] + [s["count"] for s in self.manifest["shards"]])
+        shard = int(np.searchsorted(self._offsets, i, side="right")) - 1
+        return shard, i - int(self._offsets[shard])
+
     def motion(self, i: int) -> np.ndarray:
-        record = self.records[i]
-        return self.shard(record.shard)[record.row]
+        """Clip ``i`` as a read-only ``(60, 2, 21, 3)`` view of its memory-mapped shard (records not needed)."""
+        shard, row = self.locate(i)
+        return self.shard(shard)[row]
 
     def batches(self, batch_size: int = 1024) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(first_clip_index, motions)`` with motions a memory-mapped ``(b, 60, 2, 21, 3)`` slice.
 
-        Clips are numbered in shard order, which is record order for stores written by :class:`StoreWriter`.
+        Clips are numbered in shard order, which is record order (:class:`StoreWriter` writes records shard by
+        shard, row by row; :meth:`records` checks it).
         """
         offset = 0
         for k, entry in enumerate(self.manifest["shards"]):
