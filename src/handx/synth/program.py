@@ -1,0 +1,457 @@
+"""Ground-truth event programs of synthetic clips: events, measured contacts and the text writer.
+
+A program is a JSON-serialisable list of events ``{"hand", "action", "start", "end", ...params}`` with frames in
+``[0, 60)`` and ``end`` exclusive (the ``[i, j)`` convention of reference §2.2). Actions of one hand have
+``hand`` ``"left"``/``"right"``; two-hand relations have ``"both"``. Contacts are listed as
+``{"action": "contact", "kind": "tip_tip" | "tip_palm" | "palm_palm", "between": [a, b], ...}``, measured on
+the finished motion with the thresholds of reference §2.3–2.4 and §2.9: fingertips within 2 cm, a fingertip
+within 2.5 cm of the other hand's palm triangles, palms within 2.5 cm (exact triangle distances).
+
+Per-hand actions (a hand is still outside its events, up to sub-millimetre noise; ``primitive`` names the
+primitive or interaction that wrote the event; ``reverse: true`` marks the way back of an action):
+
+==================  =========================================================================================
+``fist``            all fingers fully bent, thumb wrapped (``fingers``)
+``open``            all fingers straightened from a curled hand
+``point``           ``fingers[0]`` straight, the others bent as in a fist
+``pinch``           thumb tip to ``fingers[1]`` tip (the contact follows as a ``tip_tip`` contact event)
+``release``         back to a relaxed hand (after fist, point or pinch)
+``spread`` /        fingers abducted (adjacent proximal phalanges >= 20° apart, reference §2.3 "Open") /
+``close_fingers``   adducted again (< 20°, "Closed")
+``count``           from a fist, ``fingers`` straighten one after another; ``steps`` = [[finger, start, end]]
+``finger_wave``     each finger bends and straightens in turn (``steps``), ``repeats`` waves
+``tap``             ``fingers[0]`` bends halfway and straightens ``repeats`` times
+``move``            the wrist translates ``distance`` metres towards ``direction`` (left, right, forward, back,
+                    up, down: the axes of reference §1.2)
+``rotate``          forearm rotation by ``angle`` degrees to ``direction`` ``palm_up``/``palm_down``/``palm_in``
+``bend_wrist``      wrist flexion (``down``) or extension (``up``) by ``angle`` degrees
+``hold_still``      the whole clip; ``palm`` says where the palm faces (down, in, up)
+==================  =========================================================================================
+
+Two-hand relations (``hand: "both"``, one per clip): ``independent``, ``clap`` (``repeats``),
+``palms_together``, ``tip_to_tip`` (``fingers``), ``tip_to_palm`` (``acting``, ``target``), ``mirrored``
+(``primitive``), ``hold_and_act`` (``holding``, ``acting``, ``primitive``); ``separate`` says whether the hands
+part again before the end.
+
+The text writer turns a program into the three description lists of reference §3 (left, right,
+two_hands_relation), five variants each from concise to detailed, drawing phrasings from a small synonym
+grammar with a seeded generator. Per-hand texts only describe that hand's events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from handx.motion import WINDOW
+from handx.skeleton import FINGERS, HAND_NAMES, TIP_INDICES
+from handx.synth.hand import PALM_CORNERS, palm_palm_distance, tip_palm_distance
+
+TIP_TIP_THRESHOLD = 0.02  # metres, reference §2.3 / §2.4 / §2.9
+TIP_PALM_THRESHOLD = 0.025
+PALM_PALM_THRESHOLD = 0.025
+HANDS = ("left", "right", "both")
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One ground-truth event: ``hand`` does ``action`` over frames ``[start, end)``; extra ``params``."""
+
+    hand: str
+    action: str
+    start: int
+    end: int
+    params: Mapping[str, object] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.hand not in HANDS:
+            raise ValueError(f"Event.hand must be one of {HANDS}, got {self.hand!r}")
+        if not 0 <= self.start < self.end <= WINDOW:
+            raise ValueError(f"Event frames must satisfy 0 <= start < end <= {WINDOW}, got [{self.start}, {self.end})"
+                             f" for {self.action!r}")
+
+    def to_json(self) -> dict:
+        return {"hand": self.hand, "action": self.action, "start": int(self.start), "end": int(self.end),
+                **self.params}
+
+
+# -------------------------------------------------------------------------------------------- contacts
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs of True in a ``(T,)`` mask as ``[start, end)`` pairs."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+@dataclasses.dataclass(frozen=True)
+class ContactSignals:
+    """Per-frame contact distances of a clip (metres).
+
+    Attributes:
+        intra: ``(T, 2, 4)`` thumb tip to index, middle, ring, pinky tip, per hand.
+        tip_tip: ``(T, 5, 5)`` left tip ``i`` to right tip ``j`` (fingers in :data:`handx.skeleton.FINGERS` order).
+        tip_palm: ``(T, 2, 5)`` tips of hand ``h`` to the palm of the other hand.
+        palm_palm: ``(T,)`` palm surface to palm surface.
+    """
+
+    intra: np.ndarray
+    tip_tip: np.ndarray
+    tip_palm: np.ndarray
+    palm_palm: np.ndarray
+
+    def distance(self, kind: str, between: Sequence[str]) -> np.ndarray:
+        """The ``(T,)`` signal for a contact named as in a program (``"left_index_tip"``, ``"right_palm"``)."""
+        a, b = between
+        if kind == "palm_palm":
+            return self.palm_palm
+        ha, pa = a.split("_", 1)
+        hb, pb = b.split("_", 1)
+        fa, fb = pa.removesuffix("_tip"), pb.removesuffix("_tip")
+        if kind == "tip_palm":
+            return self.tip_palm[:, HAND_NAMES.index(ha), FINGERS.index(fa)]
+        if ha == hb:
+            other = fb if fa == "thumb" else fa
+            return self.intra[:, HAND_NAMES.index(ha), FINGERS.index(other) - 1]
+        left, right = (fa, fb) if ha == "left" else (fb, fa)
+        return self.tip_tip[:, FINGERS.index(left), FINGERS.index(right)]
+
+
+def contact_signals(joints: np.ndarray, exact_below: float = 0.05) -> ContactSignals:
+    """All contact distances of a two-hand clip ``(T, 2, 21, 3)`` (see :class:`ContactSignals`).
+
+    Tip distances are always exact. Palm distances are exact wherever they are below ``exact_below`` metres;
+    elsewhere they hold a lower bound that is itself at least ``exact_below`` (distance between bounding
+    spheres of the palms), which is enough to decide every threshold of reference §2.3–2.4 and keeps the cost
+    low when the hands are apart.
+    """
+    tips = joints[:, :, TIP_INDICES]  # (T, 2, 5, 3)
+    intra = np.linalg.norm(tips[:, :, 1:] - tips[:, :, :1], axis=-1)  # (T, 2, 4)
+    tip_tip = np.linalg.norm(tips[:, 0, :, None] - tips[:, 1, None, :], axis=-1)  # (T, 5, 5)
+    corners = joints[:, :, PALM_CORNERS]  # (T, 2, 6, 3)
+    centre = corners.mean(axis=2)  # (T, 2, 3)
+    radius = np.linalg.norm(corners - centre[:, :, None], axis=-1).max(axis=2)  # (T, 2)
+    tip_palm = np.empty(tips.shape[:3])  # (T, 2, 5)
+    for h in range(2):
+        bound = np.linalg.norm(tips[:, h] - centre[:, 1 - h, None], axis=-1) - radius[:, 1 - h, None]  # (T, 5)
+        tip_palm[:, h] = np.maximum(bound, exact_below)
+        t_idx, k_idx = np.nonzero(bound < exact_below)
+        if t_idx.size:
+            exact = tip_palm_distance(tips[t_idx, h, k_idx][:, None], joints[t_idx, 1 - h])[:, 0]
+            tip_palm[t_idx, h, k_idx] = exact
+    bound = np.linalg.norm(centre[:, 0] - centre[:, 1], axis=-1) - radius.sum(axis=1)  # (T,)
+    palm_palm = np.maximum(bound, exact_below)
+    near = np.flatnonzero(bound < exact_below)
+    if near.size:
+        palm_palm[near] = palm_palm_distance(joints[near, 0], joints[near, 1])
+    return ContactSignals(intra, tip_tip, tip_palm, palm_palm)
+
+
+def contact_events(signals: ContactSignals) -> list[Event]:
+    """Every contact run of a clip as ``contact`` events (intra-hand pinches, tip–tip, tip–palm, palm–palm)."""
+    out: list[Event] = []
+
+    def add(hand: str, kind: str, between: list[str], dist: np.ndarray, threshold: float) -> None:
+        for s, e in runs(dist < threshold):
+            out.append(Event(hand, "contact", s, e, {"kind": kind, "between": between,
+                                                      "min_distance": round(float(dist[s:e].min()), 4)}))
+
+    for h, hand in enumerate(HAND_NAMES):
+        for k, finger in enumerate(FINGERS[1:]):
+            if (signals.intra[:, h, k] < TIP_TIP_THRESHOLD).any():
+                add(hand, "tip_tip", [f"{hand}_thumb_tip", f"{hand}_{finger}_tip"], signals.intra[:, h, k],
+                    TIP_TIP_THRESHOLD)
+    for i, j in zip(*np.nonzero((signals.tip_tip < TIP_TIP_THRESHOLD).any(axis=0))):
+        add("both", "tip_tip", [f"left_{FINGERS[i]}_tip", f"right_{FINGERS[j]}_tip"], signals.tip_tip[:, i, j],
+            TIP_TIP_THRESHOLD)
+    for h, k in zip(*np.nonzero((signals.tip_palm < TIP_PALM_THRESHOLD).any(axis=0))):
+        hand = HAND_NAMES[h]
+        add("both", "tip_palm", [f"{hand}_{FINGERS[k]}_tip", f"{HAND_NAMES[1 - h]}_palm"], signals.tip_palm[:, h, k],
+            TIP_PALM_THRESHOLD)
+    add("both", "palm_palm", ["left_palm", "right_palm"], signals.palm_palm, PALM_PALM_THRESHOLD)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- text writer
+
+_FINGER_WORDS = {"thumb": ("thumb",), "index": ("index finger",), "middle": ("middle finger",),
+                 "ring": ("ring finger",), "pinky": ("little finger", "pinky")}
+_DIRECTION_WORDS = {
+    "left": ("to the left", "leftward"), "right": ("to the right", "rightward"),
+    "forward": ("forward", "away from the body"), "back": ("backward", "back towards the body"),
+    "up": ("up", "upward"), "down": ("down", "downward"),
+}
+_TIMES = ((8, ("at the start", "right away", "at the beginning")),
+          (22, ("early on", "shortly after the start", "early in the clip")),
+          (38, ("mid-sequence", "in the middle of the clip", "halfway through")),
+          (WINDOW + 1, ("towards the end", "late in the clip", "near the end")))
+_SPEEDS = ((8, ("quickly", "rapidly", "swiftly")),
+           (16, ("smoothly", "steadily", "at a moderate pace")),
+           (WINDOW + 1, ("slowly", "gradually", "unhurriedly")))
+_COUNTS = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times"}
+_NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
+_PALM_WORDS = {"down": "with the palm facing down", "in": "with the palm turned towards the other hand",
+               "up": "with the palm facing up"}
+
+# Verb phrases in the base form; the first word is the verb. {its} becomes "its" or "their".
+_PHRASES: dict[str, tuple[str, ...]] = {
+    "fist": ("make a fist", "clench into a fist", "close into a tight fist", "curl all {its} fingers into a fist"),
+    "open": ("open up", "extend all {its} fingers", "straighten every finger",
+             "open fully, stretching out all five fingers"),
+    "point": ("point with the {f}", "extend the {f} while curling the other fingers",
+              "form a pointing gesture with the {f}", "straighten the {f} and ^fold the other fingers in"),
+    "pinch": ("pinch the thumb and {f} together", "bring the thumb tip to the {f} tip",
+              "touch the thumb to the tip of the {f}", "make the thumb and {f} tips meet in a pinch"),
+    "release": ("relax again", "release the pose", "let go and ^relax {its} fingers", "return to a relaxed pose"),
+    "spread": ("spread {its} fingers", "fan {its} fingers apart", "splay {its} fingers wide",
+               "open the gaps between {its} fingers"),
+    "close_fingers": ("bring {its} fingers together", "close the gaps between {its} fingers",
+                      "draw {its} fingers back together", "squeeze {its} fingers together side by side"),
+    "count": ("count to {n}", "count to {n} on {its} fingers", "raise the {list} one after another",
+              "extend {n} fingers one by one from a fist"),
+    "finger_wave": ("wave {its} fingers", "ripple {its} fingers from the {first} to the {last}",
+                    "flex and ^extend each finger in turn", "roll {its} fingers down and up in a wave"),
+    "tap": ("tap the {f} {k}", "flick the {f} up and down {k}", "bend and ^straighten the {f} {k}",
+            "tap with the {f} {k}"),
+    "move": ("move {dir}", "shift {dir}", "slide {dir}", "travel {dir}"),
+    "move_back": ("return to its starting position", "move back to where it started", "come back",
+                  "go back to where it started"),
+    "approach": ("move {dir} towards the other hand", "reach {dir} towards the other hand",
+                 "close in on the other hand, moving {dir}", "travel {dir} towards the other hand"),
+    "withdraw": ("pull back from the other hand", "draw back from the other hand", "withdraw from the other hand",
+                 "move apart from the other hand again"),
+    "rotate_palm_up": ("turn the palm up", "rotate the palm to face upward", "turn over so the palm faces up",
+                       "supinate, turning the palm upward"),
+    "rotate_palm_down": ("turn the palm down", "rotate the palm to face downward",
+                         "turn over so the palm faces down", "pronate, turning the palm downward"),
+    "rotate_palm_in": ("turn the palm to face the other hand", "rotate the palm inward",
+                       "turn the palm sideways towards the other hand"),
+    "bend_wrist_down": ("bend the wrist down", "flex the wrist downward", "tilt the hand down at the wrist",
+                        "drop the hand at the wrist"),
+    "bend_wrist_up": ("bend the wrist up", "extend the wrist upward", "tilt the hand up at the wrist",
+                      "raise the hand at the wrist"),
+    "bend_wrist_back": ("straighten the wrist again", "return the wrist to neutral", "bring the hand back level"),
+    "hold_still": ("stay still", "remain motionless", "hold {its} pose", "keep still throughout"),
+}
+
+
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    return options[int(rng.integers(0, len(options)))]
+
+
+def _conjugate(phrase: str, plural: bool = False) -> str:
+    """Conjugate a base-form verb phrase: its first word and every word marked ``^`` are verbs.
+
+    Third person singular unless ``plural``; the markers are removed either way.
+    """
+    words = phrase.split(" ")
+    out = []
+    for i, word in enumerate(words):
+        is_verb = i == 0 or word.startswith("^")
+        word = word.removeprefix("^")
+        if is_verb and not plural:
+            if word.endswith(("s", "sh", "ch", "x", "z", "o")):
+                word += "es"
+            elif word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+                word = word[:-1] + "ies"
+            else:
+                word += "s"
+        out.append(word)
+    return " ".join(out)
+
+
+def _join(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _band(value: int, bands: tuple, rng: np.random.Generator) -> str:
+    for limit, words in bands:
+        if value < limit:
+            return _pick(rng, words)
+    return _pick(rng, bands[-1][1])
+
+
+def _verb_phrase(ev: Mapping, rng: np.random.Generator, detail: int, plural: bool = False) -> str:
+    """A base-form verb phrase describing one per-hand event at a level of detail (0 concise … 4 detailed)."""
+    action, reverse = ev["action"], bool(ev.get("reverse"))
+    key = action
+    fields: dict[str, str] = {"its": "their" if plural else "its"}
+    fingers = [f for f in ev.get("fingers", []) if f != "thumb"] or list(ev.get("fingers", []))
+    if fingers:
+        fields["f"] = _pick(rng, _FINGER_WORDS[fingers[0]])
+    two_hand = ev.get("primitive", "") in ("clap", "palms_together", "tip_to_tip", "tip_to_palm")
+    if action == "move":
+        key = ("withdraw" if reverse else "approach") if two_hand else ("move_back" if reverse else "move")
+        fields["dir"] = _pick(rng, _DIRECTION_WORDS[ev["direction"]])
+    elif action == "rotate":
+        key = f"rotate_{ev['direction']}"
+    elif action == "bend_wrist":
+        key = "bend_wrist_back" if reverse else f"bend_wrist_{ev['direction']}"
+    elif action == "count":
+        fields["n"] = _NUMBERS.get(int(ev["count"]), str(ev["count"]))
+        fields["list"] = _join([_FINGER_WORDS[f][0].replace(" finger", "") for f in ev["fingers"]])
+    elif action == "finger_wave":
+        fields["first"] = _FINGER_WORDS[ev["fingers"][0]][0]
+        fields["last"] = _FINGER_WORDS[ev["fingers"][-1]][0]
+    elif action == "tap":
+        fields["k"] = _COUNTS.get(int(ev["repeats"]), f"{ev['repeats']} times")
+    options = _PHRASES[key]
+    phrase = _pick(rng, options[:2] if detail <= 1 else options).format(**fields)
+    if action == "finger_wave" and int(ev.get("repeats", 1)) > 1:
+        phrase += " " + _COUNTS[int(ev["repeats"])]
+    if action == "hold_still" and detail >= 2 and ev.get("palm") in _PALM_WORDS:
+        phrase += " " + _PALM_WORDS[ev["palm"]]
+    if detail >= 4:
+        if action == "move":
+            cm = round(float(ev["distance"]) * 100)
+            phrase += f", {cm:d} cm {_DIRECTION_WORDS[ev['direction']][0]}" if reverse else f" by about {cm:d} cm"
+        elif action in ("rotate", "bend_wrist"):
+            phrase += f" by about {round(float(ev['angle'])):d} degrees"
+    return _conjugate(phrase, plural)
+
+
+def _timed(ev: Mapping, phrase: str, rng: np.random.Generator, detail: int) -> str:
+    if detail >= 3 and ev["action"] != "hold_still":
+        phrase += " " + _band(int(ev["end"]) - int(ev["start"]), _SPEEDS, rng)
+    if detail >= 2 and ev["action"] != "hold_still":
+        phrase += " " + _band(int(ev["start"]), _TIMES, rng)
+    if detail >= 4 and ev["action"] != "hold_still":
+        phrase += f" (frames {ev['start']}-{int(ev['end']) - 1})"
+    return phrase
+
+
+def _hand_text(side: str, events: list[Mapping], contacts: list[Mapping], rng: np.random.Generator,
+               detail: int) -> str:
+    subject = _pick(rng, (f"The {side} hand", f"The {side} hand", f"{side.capitalize()} hand:"))
+    if detail == 0:
+        events = [e for e in events if not e.get("reverse")] or events
+    if not events:
+        return f"{subject} {_conjugate(_pick(rng, _PHRASES['hold_still']).format(its='its'))}."
+    if detail <= 1:
+        clauses = []
+        for group in _repeated(events):
+            phrase = _verb_phrase(group[0], rng, detail)
+            clauses.append(phrase + (f" {_COUNTS[len(group)]}" if len(group) > 1 else ""))
+    else:
+        clauses = [_timed(e, _verb_phrase(e, rng, detail), rng, detail) for e in events]
+    text = f"{subject} {clauses[0]}"
+    for clause in clauses[1:]:
+        text += f", then {clause}"
+    last = max(int(e["end"]) for e in events)
+    if detail >= 3 and events[-1]["action"] != "hold_still" and last <= WINDOW - 6:
+        text += _pick(rng, (", and then holds still", ", and keeps that pose to the end", ", then stays still"))
+    text += "."
+    if detail >= 4:
+        for c in contacts:
+            a, b = (n.split("_", 1)[1].removesuffix("_tip") for n in c["between"])
+            pair = f"The {a} and {_FINGER_WORDS[b][0].replace(' finger', '')} fingertips"
+            if int(c["end"]) - int(c["start"]) == 1:
+                text += f" {pair} touch briefly at frame {c['start']}."
+            else:
+                text += f" {pair} touch from frame {c['start']} to {int(c['end']) - 1}."
+    return text
+
+
+def _repeated(events: list[Mapping]) -> list[list[Mapping]]:
+    """Group the events of a concise description: repeats of one action (e.g. claps) collapse into one group."""
+    def signature(e: Mapping) -> tuple:
+        return e["action"], e.get("direction"), tuple(e.get("fingers", ())), bool(e.get("reverse"))
+
+    groups: dict[tuple, list[Mapping]] = {}
+    for e in events:
+        groups.setdefault(signature(e), []).append(e)
+    return [groups[k] for k in dict.fromkeys(signature(e) for e in events)]
+
+
+_RELATION_PHRASES = {
+    "independent": ("The hands act independently.", "The two hands move independently of each other.",
+                    "Each hand moves on its own, without touching the other.",
+                    "There is no interaction: the hands stay apart and act independently."),
+    "clap": ("The hands clap {k}.", "The palms clap together {k}.",
+             "The hands come together and clap {k}, palms meeting and parting.",
+             "Facing each other, the palms strike together {k}."),
+    "palms_together": ("The palms press together.", "The hands press their palms together.",
+                       "The hands turn their palms towards each other and press them together{sep}.",
+                       "Both palms meet and stay pressed flat against each other{sep}."),
+    "tip_to_tip": ("The {f} fingertips of both hands touch.", "The left and right {f} tips meet.",
+                   "The hands bring their {f} fingertips together until they touch{sep}.",
+                   "Pointing towards each other, the two {f} tips make contact{sep}."),
+    "tip_to_palm": ("The {acting} {f} fingertip touches the {target} palm.",
+                    "The {acting} hand touches the {target} palm with its {f} tip.",
+                    "The {acting} hand points its {f} into the {target} palm until the tip touches it{sep}.",
+                    "The {acting} {f} tip comes to rest on the palm of the {target} hand{sep}."),
+    "mirrored": ("Both hands {vp}, mirroring each other.", "The hands mirror each other: both {vp}.",
+                 "In mirror symmetry, both hands {vp}.", "The two hands move as mirror images; both {vp}."),
+    "hold_and_act": ("The {holding} hand stays still while the {acting} hand {vp}.",
+                     "While the {holding} hand holds its pose, the {acting} hand {vp}.",
+                     "Only the {acting} hand moves: it {vp}, while the {holding} hand stays still.",
+                     "The {holding} hand remains motionless as the {acting} hand {vp}."),
+}
+
+
+def _relation_text(relation: Mapping, program: list[Mapping], rng: np.random.Generator, detail: int) -> str:
+    action = relation["action"]
+    per_hand = {h: [e for e in program if e["hand"] == h and e["action"] != "contact"] for h in HAND_NAMES}
+    if action == "independent" and all(
+            all(e["action"] == "hold_still" for e in per_hand[h]) for h in HAND_NAMES):
+        return _pick(rng, ("Both hands stay still, apart from each other.", "Neither hand moves; they stay apart."))
+    fields: dict[str, str] = {"sep": ", then separate" if relation.get("separate") else ""}
+    if "repeats" in relation:
+        fields["k"] = _COUNTS[int(relation["repeats"])]
+    if "fingers" in relation:
+        fields["f"] = _FINGER_WORDS[relation["fingers"][0]][0].replace(" finger", "")
+    if action == "tip_to_palm":
+        fields.update(acting=relation["acting"], target=relation["target"])
+        fields["f"] = _pick(rng, ("index", "index finger"))
+    if action in ("mirrored", "hold_and_act"):
+        side = relation.get("acting", "right")
+        main = [e for e in per_hand[side] if not e.get("reverse")][:1] or per_hand[side][:1]
+        vp = _verb_phrase(main[0], rng, min(detail, 3), plural=action == "mirrored")
+        if detail >= 2:
+            vp = _timed(main[0], vp, rng, detail)
+        fields["vp"] = vp
+        fields.update(holding=relation.get("holding", ""), acting=side)
+    options = _RELATION_PHRASES[action]
+    text = _pick(rng, options[:2] if detail <= 1 else options).format(**fields)
+    if detail >= 2 and action not in ("independent", "mirrored", "hold_and_act"):
+        text = text[:-1] + " " + _band(int(relation["start"]), _TIMES, rng) + "."
+    if detail >= 4:
+        contacts = [e for e in program if e["hand"] == "both" and e["action"] == "contact"]
+        if contacts:
+            touching = np.zeros(WINDOW, dtype=bool)
+            for c in contacts:
+                touching[int(c["start"]):int(c["end"])] = True
+            spans = ", ".join(f"{s}-{e - 1}" for s, e in runs(touching))
+            text += f" The hands are in contact during frames {spans}."
+        elif action == "independent":
+            text += " They never touch."
+    return text
+
+
+def write_texts(program: list[Mapping], rng: np.random.Generator) -> dict[str, list[str]]:
+    """Five descriptions per key (``left``, ``right``, ``two_hands_relation``), concise (0) to detailed (4)."""
+    out: dict[str, list[str]] = {"left": [], "right": [], "two_hands_relation": []}
+    relation = next((e for e in program if e["hand"] == "both" and e["action"] != "contact"),
+                     {"action": "independent", "start": 0, "end": WINDOW})
+    for detail in range(5):
+        for side in HAND_NAMES:
+            events = sorted((e for e in program if e["hand"] == side and e["action"] != "contact"),
+                            key=lambda e: (e["start"], e["end"]))
+            contacts = [e for e in program if e["hand"] == side and e["action"] == "contact"]
+            out[side].append(_hand_text(side, events, contacts, rng, detail))
+        out["two_hands_relation"].append(_relation_text(relation, program, rng, detail))
+    return out
+
+
+__all__ = [
+    "ContactSignals",
+    "Event",
+    "PALM_PALM_THRESHOLD",
+    "TIP_PALM_THRESHOLD",
+    "TIP_TIP_THRESHOLD",
+    "contact_events",
+    "contact_signals",
+    "runs",
+    "write_texts",
+]
