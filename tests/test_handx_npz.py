@@ -1,6 +1,5 @@
 """The HandX release reader: restricted unpickling, layout checks, bad input and the export round trip."""
 
-import io
 import os
 import pickle
 

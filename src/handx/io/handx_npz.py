@@ -27,6 +27,7 @@ import numpy as np
 
 from handx.errors import HandxInputError
 from handx.io.atomic import atomic_open
+from handx.io.paths import find_files
 from handx.io.safe_pickle import iter_npz
 from handx.motion import WINDOW, Texts, validate_clip
 
@@ -148,12 +149,7 @@ def read_handx_npz(path: str | os.PathLike, *, with_mano: bool = True) -> Iterat
 
 def discover(path: str | os.PathLike) -> list[Path]:
     """HandX motion files under ``path`` (``*_can_pos_all_wotextfeat.npz``, or any ``.npz`` given directly)."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise HandxInputError(path, "no such file or directory")
-    return sorted(p for p in path.rglob("*.npz") if not p.name.endswith(MANO_SUFFIX))
+    return find_files(path, ".npz", exclude_suffix=MANO_SUFFIX)
 
 
 class HandxNpzWriter:

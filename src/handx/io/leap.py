@@ -74,6 +74,7 @@ import numpy as np
 
 from handx import skeleton
 from handx.errors import HandxInputError
+from handx.io.paths import find_files
 from handx.kinematics import median_bone_lengths, median_over_present, restore_bone_lengths
 from handx.motion import FPS, Provenance, Sequence, resample
 
@@ -97,12 +98,7 @@ _MIDDLE = skeleton.FINGERS.index("middle")
 
 def discover(path: str | os.PathLike) -> list[Path]:
     """Leap recordings at ``path``: the file itself, or every ``*.json.lz`` below a directory, sorted."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise HandxInputError(path, "no such file or directory")
-    return sorted(p for p in path.rglob(f"*{SUFFIX}") if p.is_file())
+    return find_files(path, SUFFIX)
 
 
 def read_leap(path: str | os.PathLike, *, dataset: str = "leap-playback", license: str = "Apache-2.0") -> Sequence:

@@ -65,6 +65,7 @@ from pose_format import Pose
 
 from handx import skeleton
 from handx.errors import HandxInputError
+from handx.io.paths import find_files
 from handx.kinematics import restore_bone_lengths
 from handx.motion import FPS, Provenance, Sequence, resample
 
@@ -89,12 +90,7 @@ DEFAULT_HAND_LENGTH_M = 0.19
 
 def discover(path: str | os.PathLike) -> list[Path]:
     """MediaPipe pose files at ``path``: the file itself, or every ``*.pose`` below a directory, sorted."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise HandxInputError(path, "no such file or directory")
-    return sorted(p for p in path.rglob(f"*{SUFFIX}") if p.is_file())
+    return find_files(path, SUFFIX)
 
 
 def read_mediapipe(path: str | os.PathLike, *, dataset: str = "mediapipe", license: str = "MIT",
