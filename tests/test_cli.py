@@ -108,3 +108,49 @@ def test_help_explains_each_command(capsys):
         with pytest.raises(SystemExit):
             main(["data", command, "--help"])
         assert "usage: handx data " + command in capsys.readouterr().out
+
+
+def test_real_capture_batch_import_reports_a_broken_take_and_goes_on(shared_data, tmp_path, capsys):
+    """Two real ManipNet takes plus a take missing its right hand and a truncated BVH pair."""
+    takes = tmp_path / "takes"
+    for name in ("cup1", "mug1"):
+        (takes / name).mkdir(parents=True)
+        for side in ("leftHand.bvh", "rightHand.bvh"):
+            (takes / name / side).symlink_to(shared_data / "manipnet" / name / side)
+    (takes / "lonely").mkdir()
+    (takes / "lonely" / "leftHand.bvh").symlink_to(shared_data / "manipnet" / "cup1" / "leftHand.bvh")
+    (takes / "cut").mkdir()
+    text = (shared_data / "manipnet" / "teapot2" / "leftHand.bvh").read_text()
+    (takes / "cut" / "leftHand.bvh").write_text(text[: len(text) // 2])
+    (takes / "cut" / "rightHand.bvh").symlink_to(shared_data / "manipnet" / "teapot2" / "rightHand.bvh")
+
+    store = tmp_path / "s"
+    assert main(["data", "import", str(takes), "--format", "bvh", "--out", str(store), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "2 error(s)" in out and "lonely" in out and "cut" in out
+    records = Store(store).records
+    assert {r.source["sequence"] for r in records} == {"cup1", "mug1"}
+    assert all(r.source["license"] == "CC BY-NC 4.0" and r.source["frame_end"] - r.source["frame_start"] == 60
+               for r in records)
+    # --strict stops at the first broken take; a single broken take given alone fails too.
+    assert main(["data", "import", str(takes), "--format", "bvh", "--out", str(tmp_path / "t"), "--strict",
+                 "--no-progress"]) == 2
+    assert main(["data", "import", str(takes / "cut"), "--format", "bvh", "--out", str(tmp_path / "u"),
+                 "--no-progress"]) == 2
+    assert "leftHand.bvh" in capsys.readouterr().err
+
+
+def test_real_capture_imports_into_one_store_with_plausible_windows(shared_data, tmp_path):
+    from conftest import assert_plausible_anatomy
+
+    store = tmp_path / "s"
+    for folder, fmt in (("manipnet", "bvh"), ("leap", "leap"), ("mediapipe", "mediapipe")):
+        assert main(["data", "import", str(shared_data / folder), "--format", fmt, "--out", str(store),
+                     "--no-progress"]) == 0
+    s = Store(store)
+    datasets = {r.source["dataset"] for r in s.records}
+    assert {"manipnet", "leap-playback"} <= datasets
+    motions = np.stack([s.motion(i) for i in range(len(s))])  # (N, 60, 2, 21, 3)
+    np.testing.assert_allclose(motions[:, 0, 1, 0], 0.0, atol=1e-6)  # right wrist at the origin at frame 0
+    for i in range(len(s)):
+        assert_plausible_anatomy(motions[i], np.ones((60, 2), bool), label=s.records[i].id)
