@@ -11,12 +11,13 @@ import pytest
 from handx.io.handx_npz import MANO_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("HANDX_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Path to ``../shared/data``; skips when absent, fails when ``HANDX_REQUIRE_SHARED_DATA=1``."""
+    """Path to ``../shared/data`` (or ``$HANDX_SHARED_DATA``); skips when absent, fails when
+    ``HANDX_REQUIRE_SHARED_DATA=1``."""
     if SHARED_DATA.is_dir():
         return SHARED_DATA
     message = f"real capture data not found at {SHARED_DATA}"
