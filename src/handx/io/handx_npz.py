@@ -14,6 +14,7 @@ numbers is ever unpickled. Writing produces files the release's own loaders read
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
@@ -162,8 +163,9 @@ class HandxNpzWriter:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._open = atomic_open(self.path, "wb")
-        self._archive = zipfile.ZipFile(self._open.__enter__(), "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        self._files = contextlib.ExitStack()
+        handle = self._files.enter_context(atomic_open(self.path, "wb"))
+        self._archive = zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
         self.count = 0
 
     def add(self, entry: dict[str, Any]) -> None:
@@ -174,22 +176,13 @@ class HandxNpzWriter:
         self._archive.writestr(f"{self.count}.npy", buffer.getvalue())
         self.count += 1
 
-    def close(self) -> None:
-        self._archive.close()
-        self._open.__exit__(None, None, None)
-
-    def abort(self, exc: BaseException) -> None:
-        self._archive.close()
-        self._open.__exit__(type(exc), exc, exc.__traceback__)
-
     def __enter__(self) -> "HandxNpzWriter":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc is None:
-            self.close()
-        else:
-            self.abort(exc)
+        """Finish the archive and move it into place; on an exception, leave no file behind."""
+        self._archive.close()
+        self._files.__exit__(exc_type, exc, tb)
 
 
 def motion_entry(motion: np.ndarray, texts: Texts) -> dict[str, Any]:
