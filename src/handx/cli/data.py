@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from handx.motion import WINDOW
@@ -103,7 +104,7 @@ def _import(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from handx.io.store_ops import store_info
 
-    info = store_info(args.store, quality=not args.no_quality)
+    info = store_info(args.store, quality=not args.no_quality, progress=sys.stderr.isatty())
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
