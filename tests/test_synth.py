@@ -5,14 +5,17 @@ Contact thresholds follow reference §2.3–2.4 / §2.9 (tips 2 cm, tip–palm 2
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 
 import numpy as np
 import pytest
 from conftest import assert_plausible_anatomy
 
 from handx import skeleton
-from handx.synth import INTERACTIONS, PRIMITIVES, SynthClip, generate, generate_clip
+from handx.features.quality import QualityConfig, quality_stats
+from handx.synth import INTERACTIONS, PRIMITIVES, SequenceConfig, SynthClip, SynthConfig, generate, generate_clip
 from handx.synth.hand import (
     POSE,
     POSE_DIM,
@@ -21,13 +24,13 @@ from handx.synth.hand import (
     HandGeometry,
     clip_to_limits,
     forward_kinematics,
-    palm_palm_distance,
     forward_kinematics_pair,
+    palm_palm_distance,
     point_triangle_distance,
     tip_palm_distance,
     wrist_rotation,
 )
-from handx.synth.primitives import pinch_shape
+from handx.synth.shapes import pinch_shape
 from handx.synth.program import contact_signals
 
 SEEDS = (0, 1, 2)
@@ -188,79 +191,110 @@ def test_pinch_solution_brings_tips_together(finger, scale):
     np.testing.assert_array_equal(clip_to_limits(pose), pose)  # the solution respects the joint limits
 
 
-# ----------------------------------------------------------------------------------------- per-hand primitives
+# ----------------------------------------------------------------------------------------- per-hand events
 
-def _check_primitive(kind: str, clip: SynthClip, ev: dict) -> None:
-    x = clip.motion.astype(np.float64)[:, _hand(ev)]  # (T, 21, 3)
+FINGER_ACTIONS = ("fist", "open", "point", "pinch", "release", "spread", "close_fingers", "count", "finger_wave",
+                  "tap")
+LONGS = ("index", "middle", "ring", "pinky")
+
+
+def _next_finger_event(clip: SynthClip, ev: dict) -> int:
+    """Start of the next finger event of the same hand after ``ev`` (60 when none): until then the hand keeps
+    the shape ``ev`` left."""
+    later = [e["start"] for e in clip.program if e["hand"] == ev["hand"] and e["action"] in FINGER_ACTIONS
+             and e["start"] >= ev["end"] - 1 and e is not ev]
+    return min(later, default=60)
+
+
+def _check_event(clip: SynthClip, ev: dict) -> None:
+    """Assert that one per-hand event of a program is true of the clip's motion on its frames."""
+    h = _hand(ev)
+    x = clip.motion.astype(np.float64)[:, h]  # (T, 21, 3)
     s, e = ev["start"], ev["end"]
     before, after = x[s], x[e - 1]
-    longs = ("index", "middle", "ring", "pinky")
-    if kind == "fist":
+    action = ev["action"]
+    if action == "fist":
         assert (tip_palm_distance(after[skeleton.TIP_INDICES[1:]], after) < 0.03).all()
-        assert all(_mcp_angle(after, f) > 60 and _straightness(after, f) < 0.6 for f in longs)
-    elif kind == "open":
-        assert all(_straightness(after, f) > 0.97 and _mcp_angle(after, f) < 20 for f in longs)
-        assert all(_straightness(before, f) < _straightness(after, f) for f in longs)
-    elif kind == "point":
-        assert _straightness(after, "index") > 0.97 and _mcp_angle(after, "index") < 20
-        assert all(_straightness(after, f) < 0.6 for f in ("middle", "ring", "pinky"))
-    elif kind.startswith("pinch_"):
-        finger = kind.split("_")[1]
+        assert all(_mcp_angle(after, f) > 60 and _straightness(after, f) < 0.6 for f in LONGS)
+    elif action == "open":
+        assert all(_straightness(after, f) > 0.97 and _mcp_angle(after, f) < 20 for f in LONGS)
+        bent = [f for f in LONGS if _straightness(before, f) < 0.95]
+        assert bent, "a hand opens only when some finger is bent"
+        assert all(_straightness(before, f) < _straightness(after, f) for f in bent)
+    elif action == "point":
+        finger = ev["fingers"][0]
+        assert _straightness(after, finger) > 0.97 and _mcp_angle(after, finger) < 20
+        assert all(_straightness(after, f) < 0.6 for f in LONGS if f != finger)
+    elif action == "pinch":
+        finger = ev["fingers"][1]
         d = np.linalg.norm(x[:, skeleton.TIPS["thumb"]] - x[:, skeleton.TIPS[finger]], axis=-1)  # (T,)
         contacts = [c for c in clip.program if c["action"] == "contact" and c["between"] ==
                     [f"{ev['hand']}_thumb_tip", f"{ev['hand']}_{finger}_tip"] and c["start"] <= e - 1 < c["end"]]
         assert len(contacts) == 1, "the pinch reaches a programmed contact"
         c = contacts[0]
         assert (d[c["start"]:c["end"]] < 0.02).all()
-        assert (d[:s] > 0.03).all() and d[s] > 0.03, "apart before the pinch starts"
+        assert d[s] > 0.03, "apart when the pinch starts"
         assert (d[s:c["start"]] >= 0.02).all(), "no contact inside the event before its programmed interval"
-    elif kind in ("spread", "close_fingers"):
+        assert (d[e - 1:_next_finger_event(clip, ev)] < 0.02).all(), "the pinch holds until the hand moves on"
+    elif action == "release":
+        assert all(_straightness(after, f) > 0.85 and _mcp_angle(after, f) < 40 for f in LONGS)
+        if ev.get("fingers"):
+            tips = [skeleton.TIPS[f] for f in ev["fingers"]]
+            assert np.linalg.norm(after[tips[0]] - after[tips[1]]) > 0.02
+    elif action in ("spread", "close_fingers"):
         pairs = [("index", "middle"), ("middle", "ring"), ("ring", "pinky")]
         a0 = np.array([_bone_angle(before, *p) for p in pairs])
         a1 = np.array([_bone_angle(after, *p) for p in pairs])
-        if kind == "spread":
+        if action == "spread":
             assert (a1 > a0 + 10).all() and (a1 >= 20).all()
         else:
             assert (a1 < a0 - 10).all() and (a1 < 20).all()
-    elif kind == "count":
+    elif action == "count":
         for finger, s0, e0 in ev["steps"]:
             if finger == "thumb":
                 continue
             assert _straightness(x[s0], finger) < 0.6 and _straightness(x[e0 - 1], finger) > 0.97
         order = [st[1] for st in ev["steps"]]
         assert order == sorted(order) and len(set(order)) == len(order), "fingers extend one after another"
-    elif kind == "finger_wave":
+        assert len(ev["steps"]) == ev["count"] and ev["fingers"] == [st[0] for st in ev["steps"]]
+    elif action == "finger_wave":
         for finger, s0, e0 in ev["steps"]:
             mid = (s0 + e0) // 2
             assert _straightness(x[mid], finger) < _straightness(x[s0], finger) - 0.1
             assert _straightness(x[e0 - 1], finger) > 0.97
-    elif kind == "tap":
+    elif action == "tap":
         finger = ev["fingers"][0]
         st = _straightness(x[s:e], finger)
         low = st < 0.5 * (st.min() + st.max())
         assert len(np.flatnonzero(np.diff(low.astype(int)) == 1)) == ev["repeats"]
-    elif kind.startswith("move_"):
+    elif action == "move":
         unit = {"left": (-1, 0, 0), "right": (1, 0, 0), "forward": (0, 1, 0), "back": (0, -1, 0),
                 "up": (0, 0, 1), "down": (0, 0, -1)}[ev["direction"]]
         np.testing.assert_allclose(after[0] - before[0], np.multiply(unit, ev["distance"]), atol=NOISE)
-        assert ev["direction"] == kind.split("_")[1] and 0.03 <= ev["distance"] <= 0.15
-    elif kind.startswith("rotate_palm_"):
-        n0, n1 = _palm_normal(before, _hand(ev)), _palm_normal(after, _hand(ev))
+        if ev["primitive"].startswith("move_"):
+            assert 0.03 <= ev["distance"] <= 0.15
+            assert ev["direction"] == (ev["primitive"].split("_")[1] if not ev.get("reverse") else
+                                       {"left": "right", "right": "left", "forward": "back", "back": "forward",
+                                        "up": "down", "down": "up"}[ev["primitive"].split("_")[1]])
+    elif action == "rotate":
+        n0, n1 = _palm_normal(before, h), _palm_normal(after, h)
         turned = np.degrees(np.arccos(np.clip(n0 @ n1, -1, 1)))
         assert turned > min(ev["angle"], 360 - ev["angle"]) - 25
-        up = kind == "rotate_palm_up"
-        assert (n1[2] > 0.7 and n0[2] < -0.7) if up else (n1[2] < -0.7 and n0[2] > 0.7)
-    elif kind.startswith("bend_wrist_"):
+        if ev["direction"] == "palm_in":
+            assert n1[0] * (1 if h == skeleton.LEFT else -1) > 0.9, "the palm faces the other hand"
+        else:
+            up = ev["direction"] == "palm_up"
+            assert (n1[2] > 0.7 and n0[2] < -0.7) if up else (n1[2] < -0.7 and n0[2] > 0.7)
+    elif action == "bend_wrist":
         def pitch(j):
             d = j[J["middle_mcp"]] - j[0]
             return np.degrees(np.arcsin(d[2] / np.linalg.norm(d)))
-        change = pitch(after) - pitch(before)
-        sign = -1 if kind == "bend_wrist_down" else 1
-        assert sign * change > 0.8 * ev["angle"]
-    elif kind == "hold_still":
-        assert _static(x) < NOISE
+        sign = -1 if ev["direction"] == "down" else 1
+        assert sign * (pitch(after) - pitch(before)) > 0.8 * ev["angle"]
+    elif action == "hold_still":
+        assert _static(x[s:e]) < NOISE
     else:  # pragma: no cover
-        raise AssertionError(f"no property for {kind}")
+        raise AssertionError(f"no property for {action}")
 
 
 @pytest.mark.parametrize("kind", PRIMITIVES)
@@ -271,9 +305,57 @@ def test_primitive_program_is_true_of_motion(kind):
         events = _events(clip, kind)
         assert events, f"{kind}: no event in {clip.program}"
         for ev in events:
-            _check_primitive(kind, clip, ev)
+            _check_event(clip, ev)
             checked += 1
     assert checked >= 4
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[SynthClip]:
+    """300 clips of the default corpus (seed 0)."""
+    return list(generate(300, 0))
+
+
+def test_every_event_of_the_corpus_is_true_of_motion(corpus):
+    """Every per-hand event of 200 default programs, in the frames the program gives it."""
+    seen: dict[str, int] = {}
+    for clip in corpus[:200]:
+        for ev in clip.program:
+            if ev["hand"] == "both" or ev["action"] == "contact":  # contacts: see the contact-run test
+                continue
+            _check_event(clip, ev)
+            seen[ev["action"]] = seen.get(ev["action"], 0) + 1
+    for action in (*FINGER_ACTIONS, "move", "rotate", "bend_wrist", "hold_still"):
+        assert seen.get(action, 0) >= 5, f"only {seen.get(action, 0)} {action} events in 200 clips"
+
+
+def test_hands_perform_sequences_that_blend_without_jumps(corpus):
+    counts = []
+    for clip in corpus:
+        for side in ("left", "right"):
+            finger = sorted((e for e in clip.program if e["hand"] == side and e["action"] in FINGER_ACTIONS),
+                            key=lambda e: e["start"])
+            for a, b in itertools.pairwise(finger):
+                assert b["start"] >= a["end"] - 1, f"finger events of one hand overlap: {a}, {b}"
+            counts.append(len([e for e in finger if not e.get("reverse") and e["action"] != "release"]))
+    counts = np.array(counts)
+    assert (counts >= 2).mean() > 0.8, "most hands perform several finger primitives"
+    assert counts.max() >= 4
+    # Consecutive primitives start from the previous end pose: no joint jumps or acceleration spikes.
+    motion = np.stack([c.motion for c in corpus]).astype(np.float64)  # (B, T, 2, 21, 3)
+    acc = np.linalg.norm(motion[:, 2:] - 2 * motion[:, 1:-1] + motion[:, :-2], axis=-1) * 30.0**2  # m/s²
+    assert acc.max() < 120
+
+
+def test_default_corpus_passes_the_quality_filter(corpus):
+    """Like HandX, whose clips passed the intensity filter (reference Appendix B), most default clips move both
+    hands enough; every clip passes the other quality checks."""
+    motion = np.stack([c.motion for c in corpus])  # (300, 60, 2, 21, 3)
+    _, reasons = quality_stats(motion)
+    passing = np.mean([not r for r in reasons])
+    assert passing >= 0.75, f"only {passing:.0%} of clips pass the intensity filter"
+    _, reasons = quality_stats(motion, QualityConfig(intensity=False))
+    assert not any(reasons), [r for r in reasons if r][:3]
 
 
 # ------------------------------------------------------------------------------------- two-hand interactions
@@ -292,6 +374,15 @@ def test_interaction_program_is_true_of_motion(kind):
         assert len(rel) == 1
         rel = rel[0]
         s = rel["start"]
+        for ev in clip.program:
+            if ev["hand"] != "both" and ev["action"] != "contact":
+                _check_event(clip, ev)
+        if kind in ("clap", "palms_together", "tip_to_tip", "tip_to_palm"):
+            assert not [c for c in clip.program if c["hand"] == "both" and c["action"] == "contact"
+                        and c["start"] < s], "the hands touch only in the interaction"
+            for side in ("left", "right"):
+                assert [e for e in clip.program if e["hand"] == side and e["action"] in FINGER_ACTIONS], \
+                    "both hands move their fingers"
         if kind in ("clap", "palms_together"):
             contacts = _both_contacts(clip, "palm_palm")
             d = palm_palm_distance(x[:, 0], x[:, 1])
@@ -316,7 +407,7 @@ def test_interaction_program_is_true_of_motion(kind):
             contacts = [c for c in _both_contacts(clip, "tip_palm") if c["between"][0] == f"{rel['acting']}_index_tip"]
             assert contacts and all((d[c["start"]:c["end"]] < 0.025).all() for c in contacts)
             assert (d[:s] > 0.035).all()
-            assert _static(x[:, t]) < NOISE, "the touched hand holds still"
+            assert _static(x[s:rel["end"], t]) < NOISE, "the touched hand holds still while touched"
         elif kind == "mirrored":
             c = 0.5 * (x[:, 0, 0, 0] + x[:, 1, 0, 0]).mean()
             shifted = x - [c, 0.0, 0.0]
@@ -325,9 +416,14 @@ def test_interaction_program_is_true_of_motion(kind):
                 [e["action"] for e in clip.program if e["hand"] == "right"]
         elif kind == "hold_and_act":
             holding = skeleton.HAND_NAMES.index(rel["holding"])
-            assert _static(x[:, holding]) < NOISE
+            assert _static(x[s:rel["end"], holding]) < NOISE
+            held = [e for e in clip.program if e["hand"] == rel["holding"] and e["action"] != "contact"]
+            assert any(e["action"] == "hold_still" and e["start"] <= s and rel["end"] <= e["end"] for e in held)
+            assert any(e["action"] in FINGER_ACTIONS for e in held), "the holding hand moves before or after"
             acting = [e for e in clip.program if e["hand"] == rel["acting"] and e["action"] != "contact"]
-            assert acting and all(e.get("primitive") == rel["primitive"] for e in acting)
+            assert acting and all(s <= e["start"] and e["end"] <= rel["end"] for e in acting)
+            assert {e["primitive"] for e in acting} == set(rel["primitives"])
+            assert _static(x[:s, skeleton.HAND_NAMES.index(rel["acting"])]) < NOISE if s > 1 else True
 
 
 def test_hands_do_not_interpenetrate():
@@ -412,6 +508,25 @@ def test_texts_five_variants_and_sides_not_mixed():
         assert len(clip.texts["left"][4]) > len(clip.texts["left"][0])
 
 
+def test_hand_texts_tell_the_sequence_in_order(corpus):
+    frames = re.compile(r"\(frames (\d+)-(\d+)\)")
+    for clip in corpus:
+        for side, other in (("left", "right"), ("right", "left")):
+            texts = clip.texts[side]
+            assert not any(f"{other} hand" in t.lower() for t in texts), "a hand's text names only that hand"
+            events = sorted((e for e in clip.program if e["hand"] == side and e["action"] != "contact"),
+                            key=lambda e: (e["start"], e["end"]))
+            timed = [(e["start"], e["end"] - 1) for e in events if (e["start"], e["end"]) != (0, 60)]
+            # The detailed text gives every event's frames, in the order of the program.
+            assert [tuple(map(int, m)) for m in frames.findall(texts[4])] == timed, (texts[4], events)
+            if len(events) > 1:
+                assert all(" first " in t or t.startswith("First") for t in texts[1:]), texts
+                assert all(", then " in t or ", after that " in t or "meanwhile" in t or "at the same time" in t
+                           or "while it also" in t for t in texts[1:])
+            else:
+                assert not any(" first " in t for t in texts)
+
+
 def test_relation_texts_say_what_the_hands_do_together():
     words = {"clap": ("clap", "strike"), "palms_together": ("palm",), "tip_to_tip": ("tip",), "tip_to_palm": ("palm",),
              "mirrored": ("both",), "hold_and_act": ("still", "motionless", "holds")}
@@ -436,6 +551,34 @@ def test_anatomy_is_plausible():
         assert_plausible_anatomy(c.motion, present, label=f"seed {c.seed} index {c.index} {c.kind}")
         bones = skeleton.bone_lengths(c.motion.astype(np.float64))
         assert np.abs(bones - bones[0]).max() < 1e-6  # exactly constant up to float32 rounding
+
+
+def test_config_shares_single_primitives_and_still_hands():
+    single = SynthConfig(interaction_fraction=0.0, sequence=SequenceConfig(single_fraction=1.0, wrist_fraction=0.0,
+                                                                            still_fraction=0.0))
+    for clip in generate(10, 2, config=single):
+        for side in ("left", "right"):
+            acts = [e for e in clip.program if e["hand"] == side and e["action"] not in ("contact", "release")
+                    and not e.get("reverse")]
+            assert len(acts) == 1 and acts[0]["action"] in FINGER_ACTIONS, acts
+    still = SynthConfig(interaction_fraction=0.0, sequence=SequenceConfig(still_fraction=1.0))
+    for clip in generate(5, 2, config=still):
+        assert _static(clip.motion[:, 0].astype(np.float64)) < NOISE
+        assert _static(clip.motion[:, 1].astype(np.float64)) < NOISE
+        assert [e["action"] for e in clip.program if e["hand"] != "both" and e["action"] != "contact"] == \
+            ["hold_still", "hold_still"]
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"min_primitives": 3, "max_primitives": 2}, "min_primitives"),
+    ({"single_fraction": 1.5}, "single_fraction"),
+    ({"still_fraction": -0.1}, "still_fraction"),
+    ({"max_hold": -1}, "max_hold"),
+    ({"min_travel": -5.0}, "min_travel"),
+])
+def test_sequence_config_names_the_bad_field(bad, field):
+    with pytest.raises(ValueError, match=f"SequenceConfig.{field}"):
+        SequenceConfig(**bad)
 
 
 def test_unknown_kind_is_rejected():

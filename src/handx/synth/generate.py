@@ -1,14 +1,15 @@
 """The synthetic clip generator: random scenes → motion, ground-truth program and texts.
 
 Each clip is a 60-frame two-hand motion (reference §1.1: float32 ``(60, 2, 21, 3)``, metres, 30 fps, canonical
-frame of §1.2 with the right wrist at the origin at frame 0) built from the primitives and interactions of
-:mod:`handx.synth.primitives`, with small smooth joint-angle noise, together with its event program and
-three description lists written from that program (reference §3 format).
+frame of §1.2 with the right wrist at the origin at frame 0) built from the per-hand sequences and two-hand
+interactions of :mod:`handx.synth.sequence` and :mod:`handx.synth.interactions`, with small smooth joint-angle
+noise, together with its event program and three description lists written from that program (reference §3
+format).
 
 Determinism: clip ``i`` of seed ``s`` draws from ``numpy.random.default_rng([s, i])`` only, so it is the same
 whatever the number of clips generated. Every clip is verified before it is returned: the programmed contacts
-hold on their frames, the parts are apart before the action, the hands do not interpenetrate; a failed draw
-is redrawn from the same stream (so still deterministic).
+hold on their frames, the parts are apart before the action, the hands touch only in an interaction and do not
+interpenetrate; a failed draw is redrawn from the same stream (so still deterministic).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from handx.motion import FPS, WINDOW, centre_on_right_wrist
-from handx.skeleton import CHAIN_ARRAY, JOINT_INDEX, NUM_JOINTS, bone_lengths
+from handx.skeleton import JOINT_INDEX, NUM_JOINTS
 from handx.synth.hand import (
     FLEX_SLICE,
     POS_SLICE,
@@ -40,13 +41,13 @@ from handx.synth.program import (
     contact_signals,
     write_texts,
 )
+from handx.synth.sequence import SequenceConfig
 
 log = logging.getLogger(__name__)
 
 _THRESHOLDS = {"tip_tip": TIP_TIP_THRESHOLD, "tip_palm": TIP_PALM_THRESHOLD, "palm_palm": PALM_PALM_THRESHOLD}
 _APART = {"tip_tip": 0.03, "tip_palm": 0.035, "palm_palm": 0.035}
 _HAND_ORDER = {"left": 0, "right": 1, "both": 2}
-_CHAIN_BONES = CHAIN_ARRAY[:, 1:] - 1  # (5, 4) bone index of each chain joint (bone k ends at joint k + 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,7 @@ class SynthConfig:
         min_hand_gap: smallest allowed distance between any joint of one hand and any joint of the other,
             apart from the fingertips of a programmed contact (metres).
         max_attempts: redraws allowed before a clip is declared impossible.
+        sequence: how dense the per-hand programs are (:class:`handx.synth.sequence.SequenceConfig`).
     """
 
     interaction_fraction: float = 0.5
@@ -69,6 +71,7 @@ class SynthConfig:
     position_noise: float = 0.0003
     min_hand_gap: float = 0.008
     max_attempts: int = 8
+    sequence: SequenceConfig = dataclasses.field(default_factory=SequenceConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.interaction_fraction <= 1.0:
@@ -132,7 +135,8 @@ def _verify(scene: Scene, motion: np.ndarray, signals: ContactSignals, config: S
     """Why a rendered scene is not acceptable, or None.
 
     Checks every contact expectation (in contact on its frames with the thresholds of reference §2.3–2.4,
-    apart before its action), finite joints, a minimum joint-to-joint gap between the hands outside the
+    apart before its action), that the hands do not touch before the interaction (or at all without one),
+    finite joints, a minimum joint-to-joint gap between the hands outside the
     touching fingertips, and for mirror-symmetric scenes that no joint crosses the plane between the hands.
     """
     excluded: dict[str, set[int]] = {"left": set(), "right": set()}
@@ -141,19 +145,24 @@ def _verify(scene: Scene, motion: np.ndarray, signals: ContactSignals, config: S
         if not (d[ex.start:ex.end] < _THRESHOLDS[ex.kind]).all():
             return (f"{ex.kind} {ex.between} not in contact on frames [{ex.start}, {ex.end}) "
                     f"(max {d[ex.start:ex.end].max():.4f} m)")
-        if not (d[:ex.apart_before] > _APART[ex.kind]).all():
-            return f"{ex.kind} {ex.between} not apart before frame {ex.apart_before}"
+        if not (d[ex.apart_from:ex.apart_before] > _APART[ex.kind]).all():
+            return f"{ex.kind} {ex.between} not apart on frames [{ex.apart_from}, {ex.apart_before})"
         for name in ex.between:
             side, part = name.split("_", 1)
             if part.endswith("_tip"):
                 excluded[side].add(JOINT_INDEX[part])
+    early = slice(0, scene.touch_from)
+    if ((signals.tip_tip[early] < TIP_TIP_THRESHOLD).any() or (signals.tip_palm[early] < TIP_PALM_THRESHOLD).any()
+            or (signals.palm_palm[early] < PALM_PALM_THRESHOLD).any()):
+        return f"the hands touch before frame {scene.touch_from}"
     x = motion.astype(np.float64)
     if not np.isfinite(x).all():
         return "non-finite joints"
-    # Joint-to-joint gap between the hands, computed only on frames where they can be close: no joint is
-    # further from its wrist than the longest chain (bone lengths are constant, so frame 0 tells).
-    reach = bone_lengths(x[0])[:, _CHAIN_BONES].sum(axis=-1).max()
-    bound = np.linalg.norm(x[:, 0, 0] - x[:, 1, 0], axis=-1) - 2.0 * reach  # (T,)
+    # Joint-to-joint gap between the hands, computed only on frames where their bounding spheres (around
+    # the joints' mean) come closer than the gap.
+    centre = x.mean(axis=2)  # (T, 2, 3)
+    radius = np.sqrt(((x - centre[:, :, None]) ** 2).sum(-1).max(axis=2))  # (T, 2)
+    bound = np.sqrt(((centre[:, 0] - centre[:, 1]) ** 2).sum(-1)) - radius.sum(axis=1)  # (T,)
     near = np.flatnonzero(bound < config.min_hand_gap)
     if near.size:
         keep_l = np.array([j for j in range(NUM_JOINTS) if j not in excluded["left"]])
@@ -172,8 +181,8 @@ def generate_clip(seed: int, index: int = 0, *, kind: str | None = None,
                   config: SynthConfig = SynthConfig()) -> SynthClip:
     """Clip ``index`` of the run with ``seed``.
 
-    ``kind`` forces an interaction (:data:`INTERACTIONS`), a per-hand primitive (:data:`PRIMITIVES`, done by a
-    random hand while the other hand does a random primitive) or ``"independent"``; by default a share
+    ``kind`` forces an interaction (:data:`INTERACTIONS`), a per-hand primitive (:data:`PRIMITIVES`, made part of
+    a random hand's sequence while the other hand does a random sequence) or ``"independent"``; by default a share
     ``config.interaction_fraction`` of clips are interactions and the rest independent hands.
     """
     if kind is not None and kind not in INTERACTIONS and kind not in PRIMITIVES and kind != "independent":
@@ -186,7 +195,7 @@ def generate_clip(seed: int, index: int = 0, *, kind: str | None = None,
         kind = str(rng.choice(INTERACTIONS)) if rng.random() < config.interaction_fraction else "independent"
     reasons = []
     for _ in range(config.max_attempts):
-        scene = build_scene(rng, kind)
+        scene = build_scene(rng, kind, config.sequence)
         motion = _render(scene, rng, config)
         signals = contact_signals(motion.astype(np.float64))
         reason = _verify(scene, motion, signals, config)

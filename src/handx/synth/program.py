@@ -8,13 +8,16 @@ the finished motion with the thresholds of reference §2.3–2.4 and §2.9: fing
 within 2.5 cm of the other hand's palm triangles, palms within 2.5 cm (exact triangle distances).
 
 Per-hand actions (a hand is still outside its events, up to sub-millimetre noise; ``primitive`` names the
-primitive or interaction that wrote the event; ``reverse: true`` marks the way back of an action):
+primitive or interaction that wrote the event; ``reverse: true`` marks the way back of an action). A hand's
+finger events follow one another without overlapping, each starting from the pose the previous one left;
+wrist events (``move``, ``rotate``, ``bend_wrist``) may overlap them:
 
 ==================  =========================================================================================
 ``fist``            all fingers fully bent, thumb wrapped (``fingers``)
-``open``            all fingers straightened from a curled hand
+``open``            all fingers straightened from a hand with a bent finger
 ``point``           ``fingers[0]`` straight, the others bent as in a fist
-``pinch``           thumb tip to ``fingers[1]`` tip (the contact follows as a ``tip_tip`` contact event)
+``pinch``           thumb tip to ``fingers[1]`` tip (the contact follows as a ``tip_tip`` contact event and holds
+                    at least until the hand's next finger event)
 ``release``         back to a relaxed hand (after fist, point or pinch)
 ``spread`` /        fingers abducted (adjacent proximal phalanges >= 20° apart, reference §2.3 "Open") /
 ``close_fingers``   adducted again (< 20°, "Closed")
@@ -25,22 +28,26 @@ primitive or interaction that wrote the event; ``reverse: true`` marks the way b
                     up, down: the axes of reference §1.2)
 ``rotate``          forearm rotation by ``angle`` degrees to ``direction`` ``palm_up``/``palm_down``/``palm_in``
 ``bend_wrist``      wrist flexion (``down``) or extension (``up``) by ``angle`` degrees
-``hold_still``      the whole clip; ``palm`` says where the palm faces (down, in, up)
+``hold_still``      the hand holds its pose over the event (the whole clip for a hand that never moves);
+                    ``palm`` says where the palm faces (down, in, up)
 ==================  =========================================================================================
 
 Two-hand relations (``hand: "both"``, one per clip): ``independent``, ``clap`` (``repeats``),
 ``palms_together``, ``tip_to_tip`` (``fingers``), ``tip_to_palm`` (``acting``, ``target``), ``mirrored``
-(``primitive``), ``hold_and_act`` (``holding``, ``acting``, ``primitive``); ``separate`` says whether the hands
-part again before the end.
+(``primitives``: those of each hand, in order), ``hold_and_act`` (``holding``, ``acting``, ``primitives``: those
+of the acting hand, all within the relation's frames, while the holding hand holds still); ``separate`` says
+whether the hands part again before the end.
 
 The text writer turns a program into the three description lists of reference §3 (left, right,
 two_hands_relation), five variants each from concise to detailed, drawing phrasings from a small synonym
-grammar with a seeded generator. Per-hand texts only describe that hand's events.
+grammar with a seeded generator. Per-hand texts only describe that hand's events, in order ("first …, then
+…"; an event that starts while the previous one is still going on: "and meanwhile …").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -233,13 +240,24 @@ _PHRASES: dict[str, tuple[str, ...]] = {
                       "raise the hand at the wrist"),
     "bend_wrist_back": ("straighten the wrist again", "return the wrist to neutral", "bring the hand back level"),
     "hold_still": ("stay still", "remain motionless", "hold {its} pose", "keep still throughout"),
+    "hold_pose": ("hold {its} pose", "stay still", "pause and ^hold {its} pose", "keep still for a moment"),
 }
 
 
-def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
-    return options[int(rng.integers(0, len(options)))]
+class _Draws:
+    """Uniform draws of the text writer, taken in one block from the clip's generator (deterministic)."""
+
+    def __init__(self, rng: np.random.Generator, n: int = 512):
+        self._u = rng.random(n).tolist()
+        self._i = 0
+
+    def pick(self, options: Sequence[str]) -> str:
+        u = self._u[self._i % len(self._u)]
+        self._i += 1
+        return options[int(u * len(options))]
 
 
+@functools.lru_cache(maxsize=4096)
 def _conjugate(phrase: str, plural: bool = False) -> str:
     """Conjugate a base-form verb phrase: its first word and every word marked ``^`` are verbs.
 
@@ -265,25 +283,29 @@ def _join(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _band(value: int, bands: tuple, rng: np.random.Generator) -> str:
+def _band(value: int, bands: tuple, draws: _Draws) -> str:
     for limit, words in bands:
         if value < limit:
-            return _pick(rng, words)
-    return _pick(rng, bands[-1][1])
+            return draws.pick(words)
+    return draws.pick(bands[-1][1])
 
 
-def _verb_phrase(ev: Mapping, rng: np.random.Generator, detail: int, plural: bool = False) -> str:
+def _whole_clip(ev: Mapping) -> bool:
+    return int(ev["start"]) == 0 and int(ev["end"]) == WINDOW
+
+
+def _verb_phrase(ev: Mapping, draws: _Draws, detail: int, plural: bool = False) -> str:
     """A base-form verb phrase describing one per-hand event at a level of detail (0 concise … 4 detailed)."""
     action, reverse = ev["action"], bool(ev.get("reverse"))
     key = action
     fields: dict[str, str] = {"its": "their" if plural else "its"}
     fingers = [f for f in ev.get("fingers", []) if f != "thumb"] or list(ev.get("fingers", []))
     if fingers:
-        fields["f"] = _pick(rng, _FINGER_WORDS[fingers[0]])
+        fields["f"] = draws.pick(_FINGER_WORDS[fingers[0]])
     two_hand = ev.get("primitive", "") in ("clap", "palms_together", "tip_to_tip", "tip_to_palm")
     if action == "move":
         key = ("withdraw" if reverse else "approach") if two_hand else ("move_back" if reverse else "move")
-        fields["dir"] = _pick(rng, _DIRECTION_WORDS[ev["direction"]])
+        fields["dir"] = draws.pick(_DIRECTION_WORDS[ev["direction"]])
     elif action == "rotate":
         key = f"rotate_{ev['direction']}"
     elif action == "bend_wrist":
@@ -296,8 +318,10 @@ def _verb_phrase(ev: Mapping, rng: np.random.Generator, detail: int, plural: boo
         fields["last"] = _FINGER_WORDS[ev["fingers"][-1]][0]
     elif action == "tap":
         fields["k"] = _COUNTS.get(int(ev["repeats"]), f"{ev['repeats']} times")
+    elif action == "hold_still" and not _whole_clip(ev):
+        key = "hold_pose"
     options = _PHRASES[key]
-    phrase = _pick(rng, options[:2] if detail <= 1 else options).format(**fields)
+    phrase = draws.pick(options[:2] if detail <= 1 else options).format(**fields)
     if action == "finger_wave" and int(ev.get("repeats", 1)) > 1:
         phrase += " " + _COUNTS[int(ev["repeats"])]
     if action == "hold_still" and detail >= 2 and ev.get("palm") in _PALM_WORDS:
@@ -311,36 +335,74 @@ def _verb_phrase(ev: Mapping, rng: np.random.Generator, detail: int, plural: boo
     return _conjugate(phrase, plural)
 
 
-def _timed(ev: Mapping, phrase: str, rng: np.random.Generator, detail: int) -> str:
+def _timed(ev: Mapping, phrase: str, draws: _Draws, detail: int) -> str:
+    if _whole_clip(ev):
+        return phrase
     if detail >= 3 and ev["action"] != "hold_still":
-        phrase += " " + _band(int(ev["end"]) - int(ev["start"]), _SPEEDS, rng)
-    if detail >= 2 and ev["action"] != "hold_still":
-        phrase += " " + _band(int(ev["start"]), _TIMES, rng)
-    if detail >= 4 and ev["action"] != "hold_still":
+        phrase += " " + _band(int(ev["end"]) - int(ev["start"]), _SPEEDS, draws)
+    if detail >= 2:
+        phrase += " " + _band(int(ev["start"]), _TIMES, draws)
+    if detail >= 4:
         phrase += f" (frames {ev['start']}-{int(ev['end']) - 1})"
     return phrase
 
 
-def _hand_text(side: str, events: list[Mapping], contacts: list[Mapping], rng: np.random.Generator,
-               detail: int) -> str:
-    subject = _pick(rng, (f"The {side} hand", f"The {side} hand", f"{side.capitalize()} hand:"))
+def _groups(events: list[Mapping]) -> list[list[Mapping]]:
+    """Consecutive repeats of one action (e.g. the approaches of several claps) as groups, in order."""
+    def signature(e: Mapping) -> tuple:
+        return e["action"], e.get("direction"), tuple(e.get("fingers", ())), bool(e.get("reverse"))
+
+    out: list[list[Mapping]] = []
+    for e in events:
+        if out and signature(out[-1][0]) == signature(e):
+            out[-1].append(e)
+        else:
+            out.append([e])
+    return out
+
+
+def _sequence_phrase(events: list[Mapping], draws: _Draws, detail: int, plural: bool = False) -> str:
+    """The events of one hand, in order, as one verb phrase: "first makes a fist, then opens up".
+
+    An event that starts before the previous one has ended is joined with "and meanwhile"; at detail 0
+    the returns are left out and repeats of an action collapse ("twice").
+    """
     if detail == 0:
         events = [e for e in events if not e.get("reverse")] or events
-    if not events:
-        return f"{subject} {_conjugate(_pick(rng, _PHRASES['hold_still']).format(its='its'))}."
-    if detail <= 1:
-        clauses = []
-        for group in _repeated(events):
-            phrase = _verb_phrase(group[0], rng, detail)
-            clauses.append(phrase + (f" {_COUNTS[len(group)]}" if len(group) > 1 else ""))
+        groups = _groups(events)
     else:
-        clauses = [_timed(e, _verb_phrase(e, rng, detail), rng, detail) for e in events]
-    text = f"{subject} {clauses[0]}"
-    for clause in clauses[1:]:
-        text += f", then {clause}"
+        groups = [[e] for e in events]
+    clauses: list[str] = []
+    previous_end = -1
+    for group in groups:
+        ev = group[0]
+        phrase = _verb_phrase(ev, draws, detail, plural)
+        if len(group) > 1:
+            phrase += f" {_COUNTS.get(len(group), f'{len(group)} times')}"
+        else:
+            phrase = _timed(ev, phrase, draws, detail)
+        if clauses:
+            overlap = int(ev["start"]) < previous_end - 1
+            phrase = (draws.pick(_MEANWHILE) if overlap else draws.pick(_THEN)) + phrase
+        clauses.append(phrase)
+        previous_end = int(group[-1]["end"])
+    if len(clauses) > 1 and detail >= 1:
+        clauses[0] = "first " + clauses[0]
+    return "".join(clauses)
+
+
+_THEN = (", then ", ", then ", ", after that ")
+_MEANWHILE = (" and meanwhile ", " and at the same time ", " while it also ")
+
+
+def _hand_text(side: str, events: list[Mapping], contacts: list[Mapping], draws: _Draws, detail: int) -> str:
+    subject = draws.pick((f"The {side} hand", f"The {side} hand", f"{side.capitalize()} hand:"))
+    if not events:
+        return f"{subject} {_conjugate(draws.pick(_PHRASES['hold_still']).format(its='its'))}."
+    text = f"{subject} {_sequence_phrase(events, draws, detail)}"
     last = max(int(e["end"]) for e in events)
     if detail >= 3 and events[-1]["action"] != "hold_still" and last <= WINDOW - 6:
-        text += _pick(rng, (", and then holds still", ", and keeps that pose to the end", ", then stays still"))
+        text += draws.pick((", and then holds still", ", and keeps that pose to the end", ", then stays still"))
     text += "."
     if detail >= 4:
         for c in contacts:
@@ -351,17 +413,6 @@ def _hand_text(side: str, events: list[Mapping], contacts: list[Mapping], rng: n
             else:
                 text += f" {pair} touch from frame {c['start']} to {int(c['end']) - 1}."
     return text
-
-
-def _repeated(events: list[Mapping]) -> list[list[Mapping]]:
-    """Group the events of a concise description: repeats of one action (e.g. claps) collapse into one group."""
-    def signature(e: Mapping) -> tuple:
-        return e["action"], e.get("direction"), tuple(e.get("fingers", ())), bool(e.get("reverse"))
-
-    groups: dict[tuple, list[Mapping]] = {}
-    for e in events:
-        groups.setdefault(signature(e), []).append(e)
-    return [groups[k] for k in dict.fromkeys(signature(e) for e in events)]
 
 
 _RELATION_PHRASES = {
@@ -390,12 +441,12 @@ _RELATION_PHRASES = {
 }
 
 
-def _relation_text(relation: Mapping, program: list[Mapping], rng: np.random.Generator, detail: int) -> str:
+def _relation_text(relation: Mapping, program: list[Mapping], draws: _Draws, detail: int) -> str:
     action = relation["action"]
     per_hand = {h: [e for e in program if e["hand"] == h and e["action"] != "contact"] for h in HAND_NAMES}
     if action == "independent" and all(
             all(e["action"] == "hold_still" for e in per_hand[h]) for h in HAND_NAMES):
-        return _pick(rng, ("Both hands stay still, apart from each other.", "Neither hand moves; they stay apart."))
+        return draws.pick(("Both hands stay still, apart from each other.", "Neither hand moves; they stay apart."))
     fields: dict[str, str] = {"sep": ", then separate" if relation.get("separate") else ""}
     if "repeats" in relation:
         fields["k"] = _COUNTS[int(relation["repeats"])]
@@ -403,19 +454,17 @@ def _relation_text(relation: Mapping, program: list[Mapping], rng: np.random.Gen
         fields["f"] = _FINGER_WORDS[relation["fingers"][0]][0].replace(" finger", "")
     if action == "tip_to_palm":
         fields.update(acting=relation["acting"], target=relation["target"])
-        fields["f"] = _pick(rng, ("index", "index finger"))
+        fields["f"] = draws.pick(("index", "index finger"))
     if action in ("mirrored", "hold_and_act"):
         side = relation.get("acting", "right")
-        main = [e for e in per_hand[side] if not e.get("reverse")][:1] or per_hand[side][:1]
-        vp = _verb_phrase(main[0], rng, min(detail, 3), plural=action == "mirrored")
-        if detail >= 2:
-            vp = _timed(main[0], vp, rng, detail)
-        fields["vp"] = vp
+        start, end = int(relation["start"]), int(relation["end"])
+        acts = [e for e in per_hand[side] if start <= int(e["start"]) and int(e["end"]) <= end]
+        fields["vp"] = _sequence_phrase(acts or per_hand[side], draws, min(detail, 3), plural=action == "mirrored")
         fields.update(holding=relation.get("holding", ""), acting=side)
     options = _RELATION_PHRASES[action]
-    text = _pick(rng, options[:2] if detail <= 1 else options).format(**fields)
+    text = draws.pick(options[:2] if detail <= 1 else options).format(**fields)
     if detail >= 2 and action not in ("independent", "mirrored", "hold_and_act"):
-        text = text[:-1] + " " + _band(int(relation["start"]), _TIMES, rng) + "."
+        text = text[:-1] + " " + _band(int(relation["start"]), _TIMES, draws) + "."
     if detail >= 4:
         contacts = [e for e in program if e["hand"] == "both" and e["action"] == "contact"]
         if contacts:
@@ -430,17 +479,22 @@ def _relation_text(relation: Mapping, program: list[Mapping], rng: np.random.Gen
 
 
 def write_texts(program: list[Mapping], rng: np.random.Generator) -> dict[str, list[str]]:
-    """Five descriptions per key (``left``, ``right``, ``two_hands_relation``), concise (0) to detailed (4)."""
+    """Five descriptions per key (``left``, ``right``, ``two_hands_relation``), concise (0) to detailed (4).
+
+    A hand's description tells its events in order ("first …, then …"; overlapping ones "and meanwhile …")
+    and never mentions the other side by name.
+    """
+    draws = _Draws(rng)
     out: dict[str, list[str]] = {"left": [], "right": [], "two_hands_relation": []}
     relation = next((e for e in program if e["hand"] == "both" and e["action"] != "contact"),
-                     {"action": "independent", "start": 0, "end": WINDOW})
+                    {"action": "independent", "start": 0, "end": WINDOW})
+    events = {side: sorted((e for e in program if e["hand"] == side and e["action"] != "contact"),
+                           key=lambda e: (e["start"], e["end"])) for side in HAND_NAMES}
+    contacts = {side: [e for e in program if e["hand"] == side and e["action"] == "contact"] for side in HAND_NAMES}
     for detail in range(5):
         for side in HAND_NAMES:
-            events = sorted((e for e in program if e["hand"] == side and e["action"] != "contact"),
-                            key=lambda e: (e["start"], e["end"]))
-            contacts = [e for e in program if e["hand"] == side and e["action"] == "contact"]
-            out[side].append(_hand_text(side, events, contacts, rng, detail))
-        out["two_hands_relation"].append(_relation_text(relation, program, rng, detail))
+            out[side].append(_hand_text(side, events[side], contacts[side], draws, detail))
+        out["two_hands_relation"].append(_relation_text(relation, program, draws, detail))
     return out
 
 
