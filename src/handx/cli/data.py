@@ -146,7 +146,7 @@ def _filter(args: argparse.Namespace) -> int:
     config = QualityConfig(max_bone_drift=args.max_bone_drift, tau_hand=args.tau_hand, tau_avg=args.tau_avg,
                            intensity=not args.no_intensity)
     report = filter_store(args.store, args.out, config, progress=not args.no_progress)
-    print(f"kept {report.kept} clip(s), dropped {len(report.dropped)}"
+    print(f"kept {report.kept} clip(s) ({report.existing} already in {args.out}), dropped {len(report.dropped)}"
           + (f" ({_pairs(report.reason_counts)})" if report.dropped else "") + f"; report in {args.out}/reports/")
     return 0
 
