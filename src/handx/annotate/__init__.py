@@ -1,0 +1,1 @@
+"""Description writers: motion codes → five fine-grained text triplets per clip (reference §3)."""
