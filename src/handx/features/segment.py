@@ -100,25 +100,30 @@ def best_windows(x: np.ndarray, spec: SegmentSpec, fps: float = FPS) -> np.ndarr
     n, t = x.shape
     velocity = np.zeros_like(x)
     velocity[:, 1:] = np.diff(x, axis=1) * fps  # (N, T), v(0) = 0
-    nonneg = np.concatenate([np.zeros((n, 1), np.int32), np.cumsum(velocity >= 0, axis=1, dtype=np.int32)], 1)
-    nonpos = np.concatenate([np.zeros((n, 1), np.int32), np.cumsum(velocity <= 0, axis=1, dtype=np.int32)], 1)
+    counts = np.int16 if t < 32767 else np.int64
+    nonneg = np.concatenate([np.zeros((n, 1), counts), np.cumsum(velocity >= 0, axis=1, dtype=counts)], 1)
+    nonpos = np.concatenate([np.zeros((n, 1), counts), np.cumsum(velocity <= 0, axis=1, dtype=counts)], 1)
 
     i = np.arange(t)[:, None]  # (T, 1) start
     j = np.arange(1, t + 1)[None, :]  # (1, T) end (exclusive)
     length = j - i  # (T, T)
     static = (length >= spec.min_duration) & ((t - j) % spec.unit_len == 0)  # (T, T)
+    end_if_ok = np.where(static, j, 0).astype(np.int16 if t < 32767 else np.int64)  # (T, T)
 
     best = np.full((n, t), -1, dtype=np.int64)
+    # A signal whose whole range is below delta has no qualifying window at all.
+    moving = np.flatnonzero(np.ptp(x, axis=1) >= spec.delta) if t else np.zeros(0, np.int64)
     rows = max(1, _CHUNK_ELEMENTS // (t * t))
-    for lo in range(0, n, rows):
-        xs = x[lo:lo + rows]  # (n', T)
-        moved = np.abs(xs[:, None, :] - xs[:, :, None]) >= spec.delta  # (n', T, T): |x(j-1) - x(i)|
-        pos = nonneg[lo:lo + rows, None, 1:] - nonneg[lo:lo + rows, :t, None]  # (n', T, T) count in v[i:j]
-        neg = nonpos[lo:lo + rows, None, 1:] - nonpos[lo:lo + rows, :t, None]
-        consistent = 5 * np.maximum(pos, neg) >= 4 * length  # ≥ 80 %, in integers
-        ok = moved & consistent & static  # (n', T, T)
-        last = t - 1 - np.argmax(ok[:, :, ::-1], axis=-1)  # index of the largest qualifying j - 1
-        best[lo:lo + rows] = np.where(ok.any(-1), last + 1, -1)
+    for lo in range(0, len(moving), rows):
+        sel = moving[lo:lo + rows]
+        xs = x[sel]  # (n', T)
+        ok = np.abs(xs[:, None, :] - xs[:, :, None]) >= spec.delta  # (n', T, T): |x(j-1) - x(i)|
+        pos = nonneg[sel, None, 1:] - nonneg[sel, :t, None]  # (n', T, T): samples >= 0 in v[i:j]
+        neg = nonpos[sel, None, 1:] - nonpos[sel, :t, None]
+        np.maximum(pos, neg, out=pos)
+        ok &= 5 * pos >= 4 * length  # ≥ 80 % of the window, in integers
+        last = (ok * end_if_ok).max(axis=-1)  # (n', T): the largest qualifying j, 0 if none
+        best[sel] = np.where(last > 0, last, -1)
     return best
 
 

@@ -71,14 +71,14 @@ PALM_WEIGHTS = palm_weights()  # (25, 3)
 def palm_samples(hand: np.ndarray) -> np.ndarray:
     """100 fixed points on the palm (4 triangles × 25, reference §2.3): ``(..., 21, 3)`` → ``(..., 100, 3)``."""
     corners = hand[..., PALM_TRIANGLES, :]  # (..., 4, 3 corners, 3)
-    points = np.einsum("kc,...tcx->...tkx", PALM_WEIGHTS, corners)  # (..., 4, 25, 3)
+    points = np.matmul(PALM_WEIGHTS, corners)  # (25, 3) @ (..., 4, 3, 3) → (..., 4, 25, 3)
     return points.reshape(*points.shape[:-3], -1, 3)
 
 
 def local_coordinates(hand: np.ndarray) -> np.ndarray:
     """Joints in the local hand frame of reference §2.1: ``(..., 21, 3)`` → ``(..., 21, 3)``."""
     rotation = local_frame(hand)  # (..., 3, 3), rows x̂ ŷ ẑ
-    return np.einsum("...ij,...kj->...ki", rotation, hand - hand[..., WRIST:WRIST + 1, :])
+    return np.matmul(hand - hand[..., WRIST:WRIST + 1, :], np.swapaxes(rotation, -1, -2))  # (..., 21, 3)
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -131,36 +131,62 @@ def inter_tip_distances(motion: np.ndarray) -> np.ndarray:
     return np.moveaxis(d, -3, -1)  # (..., 5, 5, T)
 
 
-def tip_palm_distances(motion: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def nearest_sq(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """For each point of ``a`` ``(..., n, 3)`` the squared distance to the nearest point of ``b`` ``(..., m, 3)``.
+
+    min_q |p − q|² = |p|² + min_q (|q|² − 2 p·q): one batched float32 product of augmented vectors
+    [p, 1]·[−2q, |q|²] per block of point sets, so no ``(n, m, 3)`` difference tensor is built. Points are first
+    centred on ``b``'s mean, which keeps the float32 cancellation error below 1e-9 m² for hand-sized sets.
+    → ``(..., n)`` float64.
+    """
+    lead = a.shape[:-2]
+    centre = b.mean(-2, keepdims=True)
+    a2 = (a - centre).reshape(-1, *a.shape[-2:]).astype(np.float32)  # (N, n, 3)
+    b2 = np.broadcast_to(b - centre, lead + b.shape[-2:]).reshape(-1, *b.shape[-2:]).astype(np.float32)  # (N, m, 3)
+    a_aug = np.concatenate([a2, np.ones(a2.shape[:-1] + (1,), np.float32)], -1)  # (N, n, 4)
+    b_aug = np.concatenate([-2.0 * b2, np.square(b2).sum(-1, keepdims=True)], -1)  # (N, m, 4)
+    out = np.empty(a2.shape[:-1], dtype=np.float32)  # (N, n)
+    for lo in range(0, a2.shape[0], chunk):
+        scores = np.matmul(a_aug[lo:lo + chunk], np.swapaxes(b_aug[lo:lo + chunk], -1, -2))  # (c, n, m)
+        out[lo:lo + chunk] = scores.min(-1)
+    out += np.square(a2).sum(-1)
+    return np.maximum(out.astype(np.float64), 0.0).reshape(lead + a.shape[-2:-1])
+
+
+def tip_palm_distances(motion: np.ndarray, palms: np.ndarray | None = None, k: int = 5
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Tip → other palm distances (reference §2.4): mean of the ``k`` nearest palm samples, and the minimum.
 
-    ``(..., T, 2, 21, 3)`` → two arrays ``(..., 2, 5, T)``: axis −3 is the tip's hand (0: left tips → right
-    palm, 1: right tips → left palm), axis −2 the finger (thumb..pinky).
+    ``(..., T, 2, 21, 3)`` (and optionally its :func:`palm_samples` ``(..., T, 2, 100, 3)``) → two arrays
+    ``(..., 2, 5, T)``: axis −3 is the tip's hand (0: left tips → right palm, 1: right tips → left palm), axis −2
+    the finger (thumb..pinky).
     """
     tips = motion[..., TIP_ORDER, :]  # (..., T, 2, 5, 3)
-    palms = palm_samples(motion)  # (..., T, 2, 100, 3)
-    other = palms[..., ::-1, :, :]  # palm of the other hand
-    d = np.linalg.norm(tips[..., :, None, :] - other[..., None, :, :], axis=-1)  # (..., T, 2, 5, 100)
-    nearest = np.partition(d, k - 1, axis=-1)[..., :k]  # (..., T, 2, 5, k)
-    mean_k = np.moveaxis(nearest.mean(-1), -3, -1)  # (..., 2, 5, T)
-    minimum = np.moveaxis(nearest.min(-1), -3, -1)
-    return mean_k, minimum
+    palms = palm_samples(motion) if palms is None else palms  # (..., T, 2, 100, 3)
+    lead = tips.shape[:-3]
+    tips_f = tips.reshape(-1, 5, 3)  # (F, 5, 3), F = frames × hands
+    other = palms[..., ::-1, :, :].reshape(-1, palms.shape[-2], 3)  # (F, 100, 3): the other hand's palm
+    nearest = np.empty((tips_f.shape[0], 5, k))
+    for lo in range(0, tips_f.shape[0], 4096):
+        diff = tips_f[lo:lo + 4096, :, None, :] - other[lo:lo + 4096, None, :, :]  # (c, 5, 100, 3)
+        sq = np.einsum("cpqx,cpqx->cpq", diff, diff)  # (c, 5, 100)
+        nearest[lo:lo + 4096] = np.partition(sq, k - 1, axis=-1)[..., :k]
+    nearest = np.sqrt(nearest).reshape(lead + (2, 5, k))  # (..., T, 2, 5, k)
+    return np.moveaxis(nearest.mean(-1), -3, -1), np.moveaxis(nearest.min(-1), -3, -1)  # (..., 2, 5, T)
 
 
-def palm_palm_distance(motion: np.ndarray, k: int = 30) -> tuple[np.ndarray, np.ndarray]:
+def palm_palm_distance(motion: np.ndarray, palms: np.ndarray | None = None, k: int = 30
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Palm–palm distance (reference §2.4): for each left sample the nearest right sample; mean of the ``k``
     smallest, and the overall minimum. ``(..., T, 2, 21, 3)`` → two arrays ``(..., T)``."""
-    palms = palm_samples(motion)  # (..., T, 2, 100, 3)
-    left, right = palms[..., 0, :, :], palms[..., 1, :, :]
-    # Squared distances via |a|² + |b|² − 2ab: one matrix product instead of a (100, 100, 3) difference tensor.
-    sq = (np.square(left).sum(-1)[..., :, None] + np.square(right).sum(-1)[..., None, :]
-          - 2.0 * np.einsum("...ix,...jx->...ij", left, right))  # (..., T, 100, 100)
-    nearest = np.sqrt(np.maximum(sq.min(-1), 0.0))  # (..., T, 100)
+    palms = palm_samples(motion) if palms is None else palms  # (..., T, 2, 100, 3)
+    nearest = np.sqrt(nearest_sq(palms[..., 0, :, :], palms[..., 1, :, :]))  # (..., T, 100)
     smallest = np.partition(nearest, k - 1, axis=-1)[..., :k]
     return smallest.mean(-1), nearest.min(-1)
 
 
-def palm_relative_position(motion: np.ndarray) -> np.ndarray:
+def palm_relative_position(motion: np.ndarray, palms: np.ndarray | None = None) -> np.ndarray:
     """mean(right palm samples) − mean(left palm samples) per axis: ``(..., T, 2, 21, 3)`` → ``(..., 3, T)``."""
-    centres = palm_samples(motion).mean(-2)  # (..., T, 2, 3)
+    palms = palm_samples(motion) if palms is None else palms
+    centres = palms.mean(-2)  # (..., T, 2, 3)
     return np.moveaxis(centres[..., 1, :] - centres[..., 0, :], -1, -2)
