@@ -1,0 +1,374 @@
+"""Tests of the LLM description writer and its prompt (reference §3) against a real local HTTP server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from fake_llm_server import FakeChatServer, fake_codes, fake_descriptions, fake_request
+
+from handx.annotate import prompt
+from handx.annotate.base import MAX_TEXT_CHARS, WriteRequest, codes_hash
+from handx.annotate.llm import InvalidReply, LLMConfig, LLMWriter, parse_reply
+from handx.features import signals
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+class SleepRecorder:
+    """An injected ``sleep`` that records the delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def make_config(server: FakeChatServer, **changes) -> LLMConfig:
+    settings = {"base_url": server.base_url, "model": "test-model", "timeout_s": 5.0, "max_retries": 3,
+                "backoff_base_s": 0.5, "backoff_max_s": 4.0, "concurrency": 4}
+    settings.update(changes)
+    return LLMConfig(**settings)
+
+
+def run(writer: LLMWriter, clips) -> dict[str, object]:
+    return {r.clip_id: r for r in writer.write_many(fake_request(i) for i in clips)}
+
+
+def expected(i: int):
+    return parse_reply(json.dumps(fake_descriptions(i)))
+
+
+# ------------------------------------------------------------------------------------------------ the prompt
+
+def test_prompt_version_pins_the_prompt_text():
+    """Any edit to the prompt (rules or examples) must come with a new PROMPT_VERSION (it keys the cache)."""
+    digest = hashlib.sha256(prompt.SYSTEM_PROMPT.encode()).hexdigest()
+    pinned = ("handx-annotate-v1", "5789a59f7d2fd7934454a8d8c6c18fecd0e4e2ba06b882ce2bac8d5d8dab0189")
+    assert (prompt.PROMPT_VERSION, digest) == pinned, f"prompt changed: bump PROMPT_VERSION and pin sha256 {digest}"
+
+
+def test_build_messages_inserts_the_codes_and_explains_every_field():
+    codes = fake_codes(3)
+    messages = prompt.build_messages(codes)
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert json.dumps(codes, indent=2) in messages[1]["content"]
+    system = messages[0]["content"]
+    for word in ("frame_count", "left_hand_events", "right_hand_events", "two_hand_relationships",
+                 "finger_flexing", "finger_spacing", "finger_tip_contact", "wrist_trajectory",
+                 "finger_palm_distance", "palm_palm_distance", "palm_palm_relative_position",
+                 '"start"', '"end"', "start_des", "end_des", "constant_des", "v_des", "direction",
+                 "Hyper extend", "Fully extended", "Partially bent", "Fully bent", '"Contact"', "inclusive",
+                 "exactly five", "two_hands_relation", "Never swap"):
+        assert word in system, word
+    with pytest.raises(TypeError, match="codes must be a dict"):
+        prompt.build_messages([codes])
+
+
+def test_few_shot_examples_follow_the_schema_and_the_output_format():
+    assert len(prompt.EXAMPLES) == 2
+    for codes, reply in prompt.EXAMPLES:
+        assert set(codes) == {"frame_count", "left_hand_events", "right_hand_events", "two_hand_relationships"}
+        for hand in ("left_hand_events", "right_hand_events"):
+            events = codes[hand]
+            assert set(events) == {"finger_flexing", "finger_spacing", "finger_tip_contact", "wrist_trajectory"}
+            assert tuple(events["finger_flexing"]) == signals.FLEXION_KEYS
+            assert tuple(events["finger_spacing"]) == signals.SPACING_KEYS
+            assert set(events["finger_tip_contact"]) <= set(signals.INTRA_TIP_KEYS)
+            assert set(events["wrist_trajectory"]) <= {"left-right", "front-back", "down-up"}
+        relations = codes["two_hand_relationships"]
+        assert set(relations) == {"finger_tip_contact", "finger_palm_distance", "palm_palm_distance",
+                                  "palm_palm_relative_position"}
+        assert set(relations["palm_palm_relative_position"]) == {"left-right", "front-back", "up-down"}
+        frames = codes["frame_count"]
+        for group in ("left_hand_events", "right_hand_events", "two_hand_relationships"):
+            for feature in codes[group].values():
+                for event_list in feature.values():
+                    for event in event_list:
+                        assert 0 <= event["start"] <= event["end"] <= frames
+                        assert set(event) <= {"start", "end", "start_des", "end_des", "constant_des", "v_des",
+                                              "direction"}
+        descriptions = parse_reply(json.dumps(reply))
+        assert len(descriptions) == 5
+        assert "frame" in descriptions[4].right and "frame" not in descriptions[0].right  # detail grows
+        assert len(descriptions[4].left) > len(descriptions[0].left)
+        assert json.dumps(reply, indent=2) in prompt.SYSTEM_PROMPT
+    assert "Hyper extend" in json.dumps(prompt.EXAMPLES[0][0]["right_hand_events"])  # hyperextension shown
+    assert "hyperextended" in prompt.EXAMPLES[0][1][2]["right"]  # ... and reported
+
+
+# ------------------------------------------------------------------------------------------------ parse_reply
+
+def test_parse_reply_accepts_plain_and_fenced_json():
+    text = json.dumps(fake_descriptions(1))
+    plain = parse_reply(text)
+    assert parse_reply(f"```json\n{text}\n```") == plain
+    assert parse_reply(f"  ```\n{text}\n```\n") == plain
+    assert plain[0].left.startswith("clip 1 variant 1")
+
+
+@pytest.mark.parametrize("reply, message", [
+    ("Sure, here you go.", "not valid JSON"),
+    ("", "empty"),
+    ('{"left": "a", "right": "b", "two_hands_relation": "c"}', "JSON array of 5 objects, got a JSON object"),
+    (json.dumps(fake_descriptions(1, count=3)), "exactly 5 descriptions, got 3"),
+    (json.dumps(fake_descriptions(1) + ["x"]), "exactly 5 descriptions, got 6"),
+    (json.dumps([*fake_descriptions(1)[:4], "text"]), "description 5 must be a JSON object"),
+    (json.dumps([{**d, "extra": "x"} for d in fake_descriptions(1)]), "unexpected key(s) ['extra']"),
+    (json.dumps([{k: v for k, v in d.items() if k != "right"} for d in fake_descriptions(1)]),
+     "description 1 lacks key(s) ['right']"),
+    (json.dumps([{**d, "left": " "} for d in fake_descriptions(1)]), "'left' is empty"),
+    (json.dumps([{**d, "left": 3} for d in fake_descriptions(1)]), "'left' must be a string"),
+    (json.dumps([{**d, "left": "x" * (MAX_TEXT_CHARS + 1)} for d in fake_descriptions(1)]), "limit"),
+    ("```json\n```json\n[]\n```\n```", "not valid JSON"),  # only one fence is removed
+])
+def test_parse_reply_rejects_with_a_reason(reply, message):
+    with pytest.raises(InvalidReply) as info:
+        parse_reply(reply)
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+# ------------------------------------------------------------------------------------------------ the config
+
+def test_config_validation_names_the_field():
+    for changes, field in [({"base_url": "127.0.0.1:8000"}, "base_url"), ({"model": ""}, "model"),
+                           ({"temperature": -1}, "temperature"), ({"max_tokens": 0}, "max_tokens"),
+                           ({"timeout_s": 0}, "timeout_s"), ({"max_retries": -1}, "max_retries"),
+                           ({"concurrency": 0}, "concurrency"), ({"concurrency": True}, "concurrency"),
+                           ({"backoff_max_s": -2}, "backoff_max_s"), ({"extra_body": {"model": "x"}}, "extra_body"),
+                           ({"extra_body": {"x": object()}}, "extra_body"), ({"api_key": ""}, "api_key")]:
+        settings = {"base_url": "http://127.0.0.1:8000/v1", "model": "m", **changes}
+        with pytest.raises(ValueError, match=f"LLMConfig.{field}"):
+            LLMConfig(**settings)
+    config = LLMConfig(base_url="http://h/v1/", model="m", api_key="sk-secret", cache_dir="c")
+    assert config.url == "http://h/v1/chat/completions"
+    assert config.cache_dir == Path("c")
+    assert "sk-secret" not in repr(config)
+
+
+def test_config_from_env_with_fallbacks_and_overrides():
+    env = {"OPENAI_BASE_URL": "http://a/v1", "HANDX_LLM_MODEL": "qwen", "OPENAI_API_KEY": "k1"}
+    config = LLMConfig.from_env(env)
+    assert (config.base_url, config.model, config.api_key) == ("http://a/v1", "qwen", "k1")
+    env.update(HANDX_LLM_BASE_URL="http://b/v1", HANDX_LLM_API_KEY="k2")
+    config = LLMConfig.from_env(env, model="llama", concurrency=16)
+    assert (config.base_url, config.model, config.api_key, config.concurrency) == ("http://b/v1", "llama", "k2", 16)
+    with pytest.raises(ValueError, match="HANDX_LLM_BASE_URL"):
+        LLMConfig.from_env({"HANDX_LLM_MODEL": "m"})
+    with pytest.raises(ValueError, match="HANDX_LLM_MODEL"):
+        LLMConfig.from_env({"HANDX_LLM_BASE_URL": "http://b/v1"})
+    with pytest.raises(ValueError, match="unknown field"):
+        LLMConfig.from_env(env, modle="x")
+
+
+# ------------------------------------------------------------------------------------------------ the writer
+
+def test_faults_are_retried_and_hopeless_clips_reported(tmp_path, caplog):
+    script = {
+        0: [("429", 2), "ok"],
+        1: ["500", "500", "fenced"],
+        2: [("stall", 1.0), "ok"],
+        3: ["not_json", "missing_field", "ok"],
+        4: ["three"] * 10,
+        5: ["fenced"],
+        6: [("status", 400, "model 'test-model' does not exist")],
+        7: ["500"] * 10,
+    }
+    sleep = SleepRecorder()
+    with FakeChatServer(script) as server, caplog.at_level("INFO", logger="handx.annotate.llm"):
+        writer = LLMWriter(make_config(server, timeout_s=0.3, cache_dir=tmp_path), sleep=sleep)
+        results = run(writer, range(9))
+        assert set(results) == {f"clip-{i:02d}" for i in range(9)}
+        for i in (0, 1, 2, 3, 5, 8):
+            result = results[f"clip-{i:02d}"]
+            assert result.error is None and result.descriptions == expected(i), (i, result.error)
+        assert "exactly 5 descriptions, got 3" in results["clip-04"].error
+        assert "gave up after 4 attempts" in results["clip-04"].error
+        assert "HTTP 400" in results["clip-06"].error and "does not exist" in results["clip-06"].error
+        assert "not retried" in results["clip-06"].error
+        assert "HTTP 500" in results["clip-07"].error
+        assert all(r.descriptions is None for i, r in results.items() if i in ("clip-04", "clip-06", "clip-07"))
+        assert [len(server.calls_for(i)) for i in range(9)] == [2, 3, 2, 3, 4, 1, 1, 4, 1]
+        assert writer.requests_sent == len(server.calls) == 21
+    assert 2.0 in sleep.delays  # Retry-After: 2 honoured exactly (it is below backoff_max_s)
+    assert all(0 <= d <= 4.0 for d in sleep.delays)
+    assert any("retry 1/3" in r.getMessage() for r in caplog.records)
+    assert {r.levelname for r in caplog.records} <= {"INFO", "WARNING"}
+    cached = sorted(tmp_path.glob("*/*.json"))
+    assert len(cached) == 6  # the successes only
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_retry_after_is_capped_and_backoff_grows_with_full_jitter():
+    sleep = SleepRecorder()
+    with FakeChatServer({0: [("429", 100), "500", "500", "500", "ok"]}) as server:
+        writer = LLMWriter(make_config(server, max_retries=4, backoff_base_s=1.0, backoff_max_s=3.0), sleep=sleep)
+        result = run(writer, [0])["clip-00"]
+    assert result.error is None
+    assert sleep.delays[0] == 3.0  # Retry-After 100 s capped at backoff_max_s
+    assert 0 <= sleep.delays[1] <= 2.0 and 0 <= sleep.delays[2] <= 3.0 and 0 <= sleep.delays[3] <= 3.0
+
+
+def test_connection_errors_are_retried_then_reported():
+    with FakeChatServer() as server:
+        url = server.base_url
+    sleep = SleepRecorder()  # the server is closed now: connections are refused
+    writer = LLMWriter(LLMConfig(base_url=url, model="m", max_retries=2, timeout_s=1.0), sleep=sleep)
+    (result,) = list(writer.write_many([fake_request(0)]))
+    assert result.descriptions is None and "gave up after 3 attempts" in result.error
+    assert "cannot connect" in result.error
+    assert writer.requests_sent == 3 and len(sleep.delays) == 2
+
+
+def test_validator_rejections_are_retried_then_reported():
+    bad = json.dumps([{**d, "left": "REJECT " + d["left"]} for d in fake_descriptions(0)])
+
+    def validator(codes, descriptions):
+        assert codes["frame_count"] in (60, 61)
+        return [f"variant {n} is rejected" for n, d in enumerate(descriptions, 1) if d.left.startswith("REJECT")]
+
+    with FakeChatServer({0: [("text", bad), "ok"], 1: [("text", bad)] * 10}) as server:
+        writer = LLMWriter(make_config(server, max_retries=2), validator=validator, sleep=SleepRecorder())
+        results = run(writer, [0, 1])
+    assert results["clip-00"].descriptions == expected(0)
+    assert "validator rejected the reply: variant 1 is rejected" in results["clip-01"].error
+    assert writer.requests_sent == 2 + 3
+
+
+def test_request_body_and_authorization_header():
+    with FakeChatServer() as server:
+        keyed = LLMWriter(make_config(server, api_key="sk-test", extra_body={"top_p": 0.9}, temperature=0.2,
+                                      max_tokens=777))
+        run(keyed, [0])
+        anonymous = LLMWriter(make_config(server))
+        run(anonymous, [1])
+        first, second = server.calls_for(0)[0], server.calls_for(1)[0]
+    assert first.path == "/v1/chat/completions"
+    assert first.headers["Authorization"] == "Bearer sk-test"
+    assert "Authorization" not in second.headers
+    assert first.body["model"] == "test-model" and first.body["top_p"] == 0.9
+    assert (first.body["temperature"], first.body["max_tokens"], first.body["stream"]) == (0.2, 777, False)
+    assert first.body["messages"] == prompt.build_messages(fake_codes(0))
+    assert keyed.name == "llm:test-model"
+
+
+def test_cache_second_run_sends_nothing_and_settings_miss(tmp_path, monkeypatch):
+    clips = range(6)
+    with FakeChatServer() as server:
+        first = LLMWriter(make_config(server, cache_dir=tmp_path))
+        before = run(first, clips)
+        assert first.requests_sent == 6
+        again = LLMWriter(make_config(server, cache_dir=tmp_path))
+        after = run(again, clips)
+        assert again.requests_sent == 0
+        assert {k: r.descriptions for k, r in after.items()} == {k: r.descriptions for k, r in before.items()}
+
+        other_model = LLMWriter(make_config(server, cache_dir=tmp_path, model="other-model"))
+        run(other_model, clips)
+        assert other_model.requests_sent == 6
+        other_temperature = LLMWriter(make_config(server, cache_dir=tmp_path, temperature=0.1))
+        run(other_temperature, clips[:2])
+        assert other_temperature.requests_sent == 2
+
+        monkeypatch.setattr(prompt, "PROMPT_VERSION", "handx-annotate-test")
+        new_prompt = LLMWriter(make_config(server, cache_dir=tmp_path))
+        run(new_prompt, clips[:3])
+        assert new_prompt.requests_sent == 3
+
+    files = sorted(tmp_path.glob("*/*.json"))
+    assert len(files) == 6 + 6 + 2 + 3
+    record = json.loads(files[0].read_text())
+    assert files[0].parent.name == files[0].stem[:2] and len(files[0].stem) == 64
+    assert {"descriptions", "model", "prompt_version", "settings", "created", "content_hash"} <= set(record)
+    assert len(record["descriptions"]) == 5
+
+
+def test_identical_codes_share_a_cache_entry_and_corrupt_entries_are_refetched(tmp_path):
+    codes = fake_codes(2)
+    twin = WriteRequest("twin", codes, codes_hash(codes))
+    with FakeChatServer() as server:
+        writer = LLMWriter(make_config(server, cache_dir=tmp_path))
+        list(writer.write_many([fake_request(2)]))
+        (result,) = list(writer.write_many([twin]))
+        assert writer.requests_sent == 1 and result.descriptions == expected(2)
+        (path,) = tmp_path.glob("*/*.json")
+        path.write_text('{"format": "handx-llm-cache-v1", "descriptions": [')
+        list(writer.write_many([twin]))
+        assert writer.requests_sent == 2
+        assert len(json.loads(path.read_text())["descriptions"]) == 5
+
+
+def test_concurrency_is_bounded_and_used():
+    with FakeChatServer(delay_s=0.15) as server:
+        writer = LLMWriter(make_config(server, concurrency=3))
+        results = run(writer, range(9))
+        assert all(r.error is None for r in results.values())
+        assert 1 < server.max_in_flight <= 3
+    with FakeChatServer(delay_s=0.05) as server:
+        run(LLMWriter(make_config(server, concurrency=1)), range(3))
+        assert server.max_in_flight == 1
+
+
+def test_results_stream_as_they_complete():
+    """A slow clip does not hold back the results of faster ones."""
+    with FakeChatServer({0: [("stall", 0.6)]}) as server:
+        order = [r.clip_id for r in LLMWriter(make_config(server, concurrency=2)).write_many(
+            fake_request(i) for i in range(4))]
+    assert order[-1] == "clip-00" and sorted(order) == [f"clip-{i:02d}" for i in range(4)]
+
+
+def test_killed_run_loses_nothing_and_resumes(tmp_path):
+    cache = tmp_path / "cache"
+    with FakeChatServer(delay_s=0.25) as server:
+        code = textwrap.dedent(f"""
+            import sys
+            sys.path.insert(0, {str(TESTS_DIR)!r})
+            from fake_llm_server import fake_request
+            from handx.annotate.llm import LLMConfig, LLMWriter
+            config = LLMConfig(base_url={server.base_url!r}, model="test-model", concurrency=2,
+                               cache_dir={str(cache)!r})
+            for result in LLMWriter(config).write_many(fake_request(i) for i in range(12)):
+                print(result.clip_id, flush=True)
+        """)
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while len(list(cache.glob("*/*.json"))) < 3 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.01)
+        os.kill(child.pid, signal.SIGKILL)
+        stdout, stderr = child.communicate(timeout=10)
+        assert child.returncode == -signal.SIGKILL, stderr.decode()
+
+        files = list(cache.glob("*/*.json"))
+        assert 3 <= len(files) < 12
+        for path in files:
+            record = json.loads(path.read_text())  # complete JSON, never half-written
+            assert len(record["descriptions"]) == 5
+        leftovers = [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".json"]
+        assert all(p.name.startswith(".") and p.suffix == ".tmp" for p in leftovers)  # never read as a cache entry
+        reported = set(stdout.decode().split())
+        assert reported <= {json.loads(p.read_text())["clip_id"] for p in files}  # yielded ⇒ cached
+
+        resumed = LLMWriter(LLMConfig(base_url=server.base_url, model="test-model", concurrency=4, cache_dir=cache))
+        results = run(resumed, range(12))
+        assert resumed.requests_sent == 12 - len(files)
+        assert all(r.descriptions == expected(int(k[-2:])) for k, r in results.items())
+
+
+def test_closing_the_results_early_cancels_clips_not_started():
+    with FakeChatServer(delay_s=0.05) as server:
+        writer = LLMWriter(make_config(server, concurrency=1))
+        results = writer.write_many(fake_request(i) for i in range(10))
+        first = next(results)
+        results.close()
+        assert first.error is None
+        assert writer.requests_sent <= 2  # the finished clip and at most the one already in flight
