@@ -127,3 +127,48 @@ def test_split_by_sequence_keeps_sequences_together_and_is_stable(tmp_path):
     assert store.ids("test") == splits["test"]
     with pytest.raises(KeyError, match="no split 'val'"):
         store.ids("val")
+
+
+def _with_texts(record):
+    import dataclasses
+
+    return dataclasses.replace(record, texts={"left": ["L"], "right": ["R"], "two_hands_relation": ["B"]})
+
+
+def test_rewrite_records_updates_texts_and_keeps_appending(tmp_path):
+    from handx.io.store import rewrite_records
+
+    fill(tmp_path / "s", clips(6), texts=False)
+    assert rewrite_records(tmp_path / "s", _with_texts) == 6
+    store = Store(tmp_path / "s")
+    assert [r.texts["left"] for r in store.records] == [["L"]] * 6
+    assert store.records[2].extra["program"] == [{"action": "x", "i": 2}]  # other fields survive
+    fill(tmp_path / "s", clips(2, 9), prefix="n")
+    store = Store(tmp_path / "s")
+    assert len(store.records) == 8 and store.records[7].id == "n1"
+
+
+@pytest.mark.parametrize("stage", ["before_commit", "after_commit", "after_rename"])
+def test_interrupted_rewrite_recovers_to_a_consistent_state(tmp_path, stage):
+    """Replay each step of a rewrite cut short and check readers and writers see old or new, never a mix."""
+    import os
+
+    from handx.io.atomic import write_json
+    from handx.io.store import PENDING_RECORDS, recover
+
+    root = tmp_path / "s"
+    fill(root, clips(5), texts=False)
+    manifest = json.loads((root / MANIFEST).read_text())
+    new_lines = [json.dumps(_with_texts(r).to_json()) for r in Store(root).records]
+    payload = ("\n".join(new_lines) + "\n").encode()
+    (root / PENDING_RECORDS).write_bytes(payload)
+    if stage != "before_commit":
+        write_json(root / MANIFEST, {**manifest, "records_bytes": len(payload), "records_pending": PENDING_RECORDS})
+    if stage == "after_rename":
+        os.replace(root / PENDING_RECORDS, root / RECORDS)
+    expected = [[]] * 5 if stage == "before_commit" else [["L"]] * 5
+    assert [r.texts["left"] for r in Store(root).records] == expected  # readers, before any recovery
+    recover(root)
+    assert not (root / PENDING_RECORDS).exists()
+    assert "records_pending" not in json.loads((root / MANIFEST).read_text())
+    assert [r.texts["left"] for r in Store(root).records] == expected

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,8 @@ class Store:
     @property
     def records(self) -> list[ClipRecord]:
         if self._records is None:
-            self._records = list(_read_records(self.root, int(self.manifest["records_bytes"])))
+            self._records = list(_read_records(self.root, int(self.manifest["records_bytes"]),
+                                               self.manifest.get("records_pending")))
             if len(self._records) != len(self):
                 raise HandxInputError(
                     self.root / RECORDS, f"{len(self._records)} committed records, manifest says {len(self)}"
@@ -217,8 +218,10 @@ class Store:
         return list(splits[split])
 
 
-def _read_records(root: Path, committed_bytes: int) -> Iterator[ClipRecord]:
+def _read_records(root: Path, committed_bytes: int, pending: str | None = None) -> Iterator[ClipRecord]:
     path = root / RECORDS
+    if pending and (root / pending).exists():
+        path = root / pending  # a rewrite committed in the manifest but not yet moved into place
     if committed_bytes == 0:
         return
     with open(path, "rb") as handle:
@@ -246,7 +249,7 @@ class StoreWriter:
         self.root = Path(root)
         self.shard_size = shard_size
         if (self.root / MANIFEST).is_file():
-            self.manifest = read_manifest(self.root)
+            self.manifest = recover(self.root)
             if command:
                 self.manifest["commands"].append(command)
             self._truncate_uncommitted()
@@ -343,6 +346,54 @@ class StoreWriter:
         self.manifest["records_bytes"] = int(self.manifest["records_bytes"]) + len(payload)
         write_json(self.root / MANIFEST, self.manifest)
         self._motions, self._pending, self._side = [], [], {}
+
+
+PENDING_RECORDS = RECORDS + ".new"
+
+
+def recover(root: str | os.PathLike) -> dict[str, Any]:
+    """Finish or undo a records rewrite that an interrupted job left half done; returns the manifest.
+
+    A rewrite (:func:`rewrite_records`) writes ``clips.jsonl.new``, commits it in the manifest as
+    ``records_pending``, renames it over ``clips.jsonl`` and clears ``records_pending``. Whatever step was cut
+    short, this brings the store to the committed state: before the manifest commit the new file is dropped,
+    after it the rename is completed.
+    """
+    root = Path(root)
+    manifest = read_manifest(root)
+    pending = root / PENDING_RECORDS
+    if manifest.get("records_pending"):
+        if pending.exists():
+            os.replace(pending, root / RECORDS)
+        del manifest["records_pending"]
+        write_json(root / MANIFEST, manifest)
+    elif pending.exists():
+        pending.unlink()
+    return manifest
+
+
+def rewrite_records(root: str | os.PathLike, update: Callable[[ClipRecord], ClipRecord]) -> int:
+    """Rewrite every committed record through ``update`` (e.g. to fill texts), crash-safely.
+
+    The new ``clips.jsonl`` is written beside the old one, committed in the manifest, then moved into place
+    (see :func:`recover`). Records must keep their id, shard and row. Returns the number of records changed.
+    """
+    root = Path(root)
+    manifest = recover(root)
+    changed = 0
+    with atomic_open(root / PENDING_RECORDS, "wb") as handle:
+        for lineno, record in enumerate(_read_records(root, int(manifest["records_bytes"])), start=1):
+            new = update(record)
+            if (new.id, new.shard, new.row) != (record.id, record.shard, record.row):
+                raise ValueError(f"rewrite_records: update changed the id, shard or row of {record.id!r}")
+            changed += new != record
+            handle.write((json.dumps(new.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n").encode())
+        size = handle.tell()
+    manifest["records_bytes"] = size
+    manifest["records_pending"] = PENDING_RECORDS
+    write_json(root / MANIFEST, manifest)
+    recover(root)
+    return changed
 
 
 def write_splits(root: str | os.PathLike, splits: Mapping[str, list[str]], *, how: Mapping[str, Any]) -> None:
