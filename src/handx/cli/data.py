@@ -124,6 +124,9 @@ def _info(args: argparse.Namespace) -> int:
             print(f"    {hand} intensity deg/s p5/median/p95: {s['p5']}/{s['median']}/{s['p95']}")
         s = q["hand_length_m"]
         print(f"    hand length m p5/median/p95: {s['p5']}/{s['median']}/{s['p95']}")
+        c = q["contacts"]
+        print(f"  two-hand contact: ratio {c['ratio']:.3f}, mean duration {c['mean_duration_s']:.2f} s, "
+              f"frequency {c['frequency_hz']:.3f}/s, score {c['score']:.3f} ({c['segments']} segments)")
     return 0
 
 

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from handx import __version__
-from handx.cli import data
+from handx.cli import annotate, data
 from handx.errors import HandxInputError
 
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     data.register(groups)
+    annotate.register(groups)
     return parser
 
 

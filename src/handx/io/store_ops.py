@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from handx.features.contacts import contact_frames, contact_stats
 from handx.features.quality import QualityConfig, quality_stats, stats_record
 from handx.io.handx_npz import HandxNpzWriter, motion_entry
 from handx.io.importer import write_report
@@ -119,7 +120,7 @@ def store_info(root: str | os.PathLike, *, quality: bool = True, batch_size: int
 
 
 def _quality_summary(store: Store, config: QualityConfig, batch_size: int, progress: bool) -> dict[str, Any]:
-    intensity, drift, hand_len, failing = [], [], [], collections.Counter()
+    intensity, drift, hand_len, contacts, failing = [], [], [], [], collections.Counter()
     passing = 0
     for _, motions in tqdm(store.batches(batch_size), desc="quality", disable=not progress,
                            total=sum(-(-s["count"] // batch_size) for s in store.manifest["shards"])):
@@ -127,6 +128,7 @@ def _quality_summary(store: Store, config: QualityConfig, batch_size: int, progr
         intensity.append(stats["intensity"])
         drift.append(stats["bone_drift"].max(-1))
         hand_len.append(stats["hand_length"])
+        contacts.append(contact_frames(motions))
         for why in reasons:
             passing += not why
             failing.update({_reason_kind(r) for r in why})
@@ -144,6 +146,7 @@ def _quality_summary(store: Store, config: QualityConfig, batch_size: int, progr
         "intensity_deg_s": {"left": pct(intensity_all[:, 0]), "right": pct(intensity_all[:, 1])},
         "hand_length_m": pct(hand_all),
         "bone_drift": pct(drift_all),
+        "contacts": contact_stats(contacts).to_json(),
         "thresholds": {"tau_hand": config.tau_hand, "tau_avg": config.tau_avg,
                        "max_bone_drift": config.max_bone_drift},
     }

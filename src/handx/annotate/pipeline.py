@@ -1,0 +1,173 @@
+"""Store-level jobs: motion codes for every clip (``codes.jsonl``) and descriptions into the store's texts.
+
+``compute_codes`` writes ``<store>/codes.jsonl`` (one ``{"id", "codes"}`` line per clip) batch by batch with
+a process pool; each batch is appended whole and fsynced, a torn last line from an interrupted run is
+dropped, and re-running computes only the clips that are missing. ``annotate_store`` feeds the codes to a
+description writer and rewrites the store's records with the new texts (crash-safe, see
+:func:`handx.io.store.rewrite_records`) every ``commit_every`` clips and at the end, so an interrupted run
+keeps what it had committed, and the LLM writer's cache keeps every reply it received.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from handx.annotate.base import DescriptionWriter, WriteRequest, codes_hash, to_texts
+from handx.features.codes import motion_codes_batch
+from handx.io.importer import write_report
+from handx.io.store import ClipRecord, Store, rewrite_records
+
+log = logging.getLogger(__name__)
+
+CODES_FILE = "codes.jsonl"
+
+
+def _read_codes(path: Path) -> dict[str, dict[str, Any]]:
+    """Complete lines of a codes file; a torn last line (interrupted append) is cut off the file."""
+    if not path.exists():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    good = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                item = json.loads(line)
+                out[item["id"]] = item["codes"]
+            except (json.JSONDecodeError, KeyError):
+                break
+            good += len(line)
+    if good != path.stat().st_size:
+        log.warning("%s: dropping a torn line left by an interrupted run", path)
+        with open(path, "r+b") as handle:
+            handle.truncate(good)
+    return out
+
+
+def read_codes(store_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The motion codes saved beside a store, by clip id (empty when none were computed)."""
+    return _read_codes(Path(store_dir) / CODES_FILE)
+
+
+def _codes_for(args: tuple[str, list[int], list[str]]) -> list[str]:
+    """JSON lines of the codes of clips ``indices`` (ids ``ids``) of the store at ``root`` (runs in workers;
+    motion is read through the memory map, records are not loaded)."""
+    root, indices, ids = args
+    store = Store(root)
+    motions = np.stack([store.motion(i) for i in indices])  # (b, 60, 2, 21, 3)
+    codes = motion_codes_batch(motions)
+    return [json.dumps({"id": i, "codes": c}, separators=(",", ":")) for i, c in zip(ids, codes)]
+
+
+@dataclasses.dataclass
+class CodesReport:
+    computed: int = 0
+    existing: int = 0
+
+
+def compute_codes(store_dir: str | os.PathLike, *, workers: int = 1, batch_size: int = 256,
+                  progress: bool = True) -> CodesReport:
+    """Compute the motion codes of every clip missing from ``<store>/codes.jsonl`` and append them."""
+    if workers < 1 or batch_size < 1:
+        raise ValueError(f"workers and batch_size must be >= 1, got {workers}, {batch_size}")
+    root = Path(store_dir)
+    store = Store(root)
+    done = read_codes(root)
+    todo = [i for i, r in enumerate(store.records) if r.id not in done]
+    report = CodesReport(existing=len(store) - len(todo))
+    ids = [r.id for r in store.records]
+    batches = [(os.fspath(root), todo[k:k + batch_size], [ids[i] for i in todo[k:k + batch_size]])
+               for k in range(0, len(todo), batch_size)]
+    bar = tqdm(total=len(todo), desc="motion codes", unit="clip", disable=not progress)
+    with open(root / CODES_FILE, "ab") as out:
+        def emit(lines: list[str]) -> None:
+            out.write(("\n".join(lines) + "\n").encode())
+            out.flush()
+            os.fsync(out.fileno())
+            report.computed += len(lines)
+            bar.update(len(lines))
+
+        if workers == 1:
+            for batch in batches:
+                emit(_codes_for(batch))
+        else:
+            with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+                for lines in pool.map(_codes_for, batches):
+                    emit(lines)
+    bar.close()
+    return report
+
+
+@dataclasses.dataclass
+class AnnotateReport:
+    annotated: int = 0
+    skipped: int = 0
+    failed: list[dict[str, str]] = dataclasses.field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, overwrite: bool = False,
+                   commit_every: int = 2000, progress: bool = True) -> AnnotateReport:
+    """Write descriptions for the clips of a store and save them as the clips' texts.
+
+    Clips that already have texts are skipped unless ``overwrite``. Motion codes come from ``codes.jsonl``
+    (computed first when missing). A clip whose writer fails is reported (``reports/annotate-NNNN.json``) and
+    keeps its old texts; nothing is half-written.
+    """
+    root = Path(store_dir)
+    store = Store(root)
+    compute_codes(root, progress=progress)
+    codes = read_codes(root)
+    todo = [r for r in store.records if overwrite or not r.texts["left"]]
+    report = AnnotateReport(skipped=len(store) - len(todo))
+
+    def requests() -> Iterator[WriteRequest]:
+        for record in todo:
+            clip_codes = codes[record.id]
+            yield WriteRequest(record.id, clip_codes, codes_hash(clip_codes))
+
+    pending: dict[str, dict[str, Any]] = {}
+
+    def commit() -> None:
+        if not pending:
+            return
+        batch = dict(pending)
+
+        def update(record: ClipRecord) -> ClipRecord:
+            if record.id not in batch:
+                return record
+            extra = {**record.extra, "annotation": {"writer": writer.name}}
+            return dataclasses.replace(record, texts=batch[record.id], extra=extra)
+
+        rewrite_records(root, update)
+        report.annotated += len(batch)
+        pending.clear()
+
+    bar = tqdm(total=len(todo), desc=f"annotate ({writer.name})", unit="clip", disable=not progress)
+    try:
+        for result in writer.write_many(requests()):
+            bar.update(1)
+            if result.error is not None or result.descriptions is None:
+                report.failed.append({"id": result.clip_id, "error": result.error or "no descriptions"})
+                continue
+            pending[result.clip_id] = to_texts(result.descriptions)
+            if len(pending) >= commit_every:
+                commit()
+    finally:
+        commit()
+        bar.close()
+        write_report(root, "annotate", {"writer": writer.name, **report.to_json()})
+    return report
