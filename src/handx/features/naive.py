@@ -1,6 +1,7 @@
 """The motion-code definitions written the plain way: one clip, one frame and one signal at a time.
 
-This is the literal reading of reference §2.1–2.4 (with handx's deviations: fixed palm samples, detectable
+This is the literal reading of reference §2.1–2.4 (per-frame numpy for the palm distance tables, Python loops
+everywhere else) (with handx's deviations: fixed palm samples, detectable
 hyperextension, symmetric tip–palm parameters). It is slow on purpose and shares no code with the vectorised
 path except the band tables and palm weights, so the tests can check :func:`handx.features.codes.motion_codes`
 against it and the benchmark can measure the speed-up side by side.
@@ -162,13 +163,14 @@ def motion_codes_naive(motion: np.ndarray, fps: float = 30.0) -> dict[str, Any]:
         for finger in FINGERS:
             series = []
             for f in range(t):
-                d = sorted(float(np.linalg.norm(motion[f, h, TIPS[finger]] - q)) for q in palms[f][1 - h])
-                series.append(sum(d[:5]) / 5)
+                d = np.sort(np.linalg.norm(np.array(palms[f][1 - h]) - motion[f, h, TIPS[finger]], axis=1))
+                series.append(float(d[:5].mean()))
             finger_palm[f"{name}_{finger}_tip, {other}_palm"] = split_events(series, C.FINGER_PALM, fps)
     palm_palm = []
     for f in range(t):
-        nearest = sorted(min(float(np.linalg.norm(p - q)) for q in palms[f][1]) for p in palms[f][0])
-        palm_palm.append(sum(nearest[:30]) / 30)
+        left, right = np.array(palms[f][0]), np.array(palms[f][1])
+        nearest = np.sort(np.linalg.norm(left[:, None, :] - right[None, :, :], axis=-1).min(axis=1))
+        palm_palm.append(float(nearest[:30].mean()))
     relative = {}
     for axis, name in enumerate(C.RELATIVE_AXES):
         series = [float(np.mean([q[axis] for q in palms[f][1]]) - np.mean([p[axis] for p in palms[f][0]]))

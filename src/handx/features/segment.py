@@ -7,7 +7,7 @@ count for both). Such a window becomes an event (kept when its start and end sta
 states are not compared) and the search continues at j; when no window qualifies, i advances by u. A signal that
 emitted nothing gets one constant event labelled by its mean.
 
-Here every (signal, i, j) candidate is tested at once, giving the longest qualifying window for every start
+Here every allowed (signal, i, j) candidate is tested at once, giving the longest qualifying window for every start
 ``best[n, i]``; the greedy walk is then a pointer chase over ``(N,)`` integer arrays. Two precise readings of
 the reference: a window with a consistent sign moves the search to j even when it is not emitted (states
 equal), and an event's ``direction`` is the sign of its net change x(j−1) − x(i).
@@ -21,7 +21,7 @@ import numpy as np
 
 from handx.motion import FPS
 
-_CHUNK_ELEMENTS = 8_000_000  # candidate (signal, i, j) triples evaluated per block
+_CHUNK_ELEMENTS = 1_000_000  # candidate (signal, i, j) triples evaluated per block
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,34 +96,40 @@ class Segments:
 
 
 def best_windows(x: np.ndarray, spec: SegmentSpec, fps: float = FPS) -> np.ndarray:
-    """For every signal and start frame, the end of the longest qualifying window, or −1: ``(N, T)`` → ``(N, T)``."""
+    """For every signal and start frame, the end of the longest qualifying window, or −1: ``(N, T)`` → ``(N, T)``.
+
+    Only the (i, j) pairs allowed by the step and the minimum duration are tested, as flat arrays; the largest
+    qualifying j per start i is a ``maximum.reduceat`` over each start's run of pairs.
+    """
     n, t = x.shape
-    velocity = np.zeros_like(x)
-    velocity[:, 1:] = np.diff(x, axis=1) * fps  # (N, T), v(0) = 0
     counts = np.int16 if t < 32767 else np.int64
+    velocity = np.zeros_like(x)
+    velocity[:, 1:] = np.diff(x, axis=1)  # the sign of v(t) = (x(t) − x(t−1))·fps, v(0) = 0
     nonneg = np.concatenate([np.zeros((n, 1), counts), np.cumsum(velocity >= 0, axis=1, dtype=counts)], 1)
     nonpos = np.concatenate([np.zeros((n, 1), counts), np.cumsum(velocity <= 0, axis=1, dtype=counts)], 1)
 
-    i = np.arange(t)[:, None]  # (T, 1) start
-    j = np.arange(1, t + 1)[None, :]  # (1, T) end (exclusive)
-    length = j - i  # (T, T)
-    static = (length >= spec.min_duration) & ((t - j) % spec.unit_len == 0)  # (T, T)
-    end_if_ok = np.where(static, j, 0).astype(np.int16 if t < 32767 else np.int64)  # (T, T)
+    start = np.arange(t)[:, None]  # (T, 1)
+    end = np.arange(1, t + 1)[None, :]  # (1, T), exclusive
+    allowed = (end - start >= spec.min_duration) & ((t - end) % spec.unit_len == 0)  # (T, T)
+    pair_i, pair_j = np.nonzero(allowed)  # (P,) candidate windows [i, j + 1), grouped by i
+    need = ((4 * (pair_j + 1 - pair_i) + 4) // 5).astype(counts)  # ceil(0.8 · length)
+    starts = np.unique(pair_i)
+    first_pair = np.searchsorted(pair_i, starts)
 
     best = np.full((n, t), -1, dtype=np.int64)
     # A signal whose whole range is below delta has no qualifying window at all.
     moving = np.flatnonzero(np.ptp(x, axis=1) >= spec.delta) if t else np.zeros(0, np.int64)
-    rows = max(1, _CHUNK_ELEMENTS // (t * t))
+    if not len(pair_i) or not len(moving):
+        return best
+    rows = max(1, _CHUNK_ELEMENTS // len(pair_i))
     for lo in range(0, len(moving), rows):
         sel = moving[lo:lo + rows]
-        xs = x[sel]  # (n', T)
-        ok = np.abs(xs[:, None, :] - xs[:, :, None]) >= spec.delta  # (n', T, T): |x(j-1) - x(i)|
-        pos = nonneg[sel, None, 1:] - nonneg[sel, :t, None]  # (n', T, T): samples >= 0 in v[i:j]
-        neg = nonpos[sel, None, 1:] - nonpos[sel, :t, None]
-        np.maximum(pos, neg, out=pos)
-        ok &= 5 * pos >= 4 * length  # ≥ 80 % of the window, in integers
-        last = (ok * end_if_ok).max(axis=-1)  # (n', T): the largest qualifying j, 0 if none
-        best[sel] = np.where(last > 0, last, -1)
+        xs, pos, neg = x[sel], nonneg[sel], nonpos[sel]
+        ok = np.abs(xs[:, pair_j] - xs[:, pair_i]) >= spec.delta  # (n', P): |x(j-1) - x(i)|
+        ok &= ((pos[:, pair_j + 1] - pos[:, pair_i]) >= need) | ((neg[:, pair_j + 1] - neg[:, pair_i]) >= need)
+        ends = np.where(ok, pair_j + 1, 0)  # (n', P)
+        longest = np.maximum.reduceat(ends, first_pair, axis=1)  # (n', starts)
+        best[sel[:, None], starts[None, :]] = np.where(longest > 0, longest, -1)
     return best
 
 

@@ -131,26 +131,37 @@ def inter_tip_distances(motion: np.ndarray) -> np.ndarray:
     return np.moveaxis(d, -3, -1)  # (..., 5, 5, T)
 
 
-def nearest_sq(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """For each point of ``a`` ``(..., n, 3)`` the squared distance to the nearest point of ``b`` ``(..., m, 3)``.
+def pairwise_sq(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Squared distances between point sets ``a`` ``(..., n, 3)`` and ``b`` ``(..., m, 3)``: ``(..., n, m)`` float32.
 
-    min_q |p − q|² = |p|² + min_q (|q|² − 2 p·q): one batched float32 product of augmented vectors
-    [p, 1]·[−2q, |q|²] per block of point sets, so no ``(n, m, 3)`` difference tensor is built. Points are first
-    centred on ``b``'s mean, which keeps the float32 cancellation error below 1e-9 m² for hand-sized sets.
-    → ``(..., n)`` float64.
+    |p − q|² = [p, 1]·[−2q, |q|²] + |p|²: one batched float32 product of augmented vectors per block, so no
+    ``(n, m, 3)`` difference tensor is built. Points are first centred on ``b``'s mean, which keeps the float32
+    cancellation error near 1e-9 m² for hand-sized sets (about 1e-7 m on a distance).
     """
-    lead = a.shape[:-2]
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     centre = b.mean(-2, keepdims=True)
-    a2 = (a - centre).reshape(-1, *a.shape[-2:]).astype(np.float32)  # (N, n, 3)
-    b2 = np.broadcast_to(b - centre, lead + b.shape[-2:]).reshape(-1, *b.shape[-2:]).astype(np.float32)  # (N, m, 3)
+    a2 = np.broadcast_to(a - centre, lead + a.shape[-2:]).reshape(-1, *a.shape[-2:]).astype(np.float32)
+    b2 = np.broadcast_to(b - centre, lead + b.shape[-2:]).reshape(-1, *b.shape[-2:]).astype(np.float32)
     a_aug = np.concatenate([a2, np.ones(a2.shape[:-1] + (1,), np.float32)], -1)  # (N, n, 4)
     b_aug = np.concatenate([-2.0 * b2, np.square(b2).sum(-1, keepdims=True)], -1)  # (N, m, 4)
-    out = np.empty(a2.shape[:-1], dtype=np.float32)  # (N, n)
+    out = np.empty(a2.shape[:-1] + b2.shape[-2:-1], dtype=np.float32)  # (N, n, m)
     for lo in range(0, a2.shape[0], chunk):
-        scores = np.matmul(a_aug[lo:lo + chunk], np.swapaxes(b_aug[lo:lo + chunk], -1, -2))  # (c, n, m)
-        out[lo:lo + chunk] = scores.min(-1)
-    out += np.square(a2).sum(-1)
-    return np.maximum(out.astype(np.float64), 0.0).reshape(lead + a.shape[-2:-1])
+        np.matmul(a_aug[lo:lo + chunk], np.swapaxes(b_aug[lo:lo + chunk], -1, -2), out=out[lo:lo + chunk])
+    out += np.square(a2).sum(-1)[..., None]
+    np.maximum(out, 0.0, out=out)
+    return out.reshape(lead + out.shape[-2:])
+
+
+def nearest_sq(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """For each point of ``a`` ``(..., n, 3)`` the squared distance to the nearest point of ``b`` ``(..., m, 3)``,
+    float64 ``(..., n)``, computed block by block with :func:`pairwise_sq` (never the whole table at once)."""
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a2 = np.broadcast_to(a, lead + a.shape[-2:]).reshape(-1, *a.shape[-2:])
+    b2 = np.broadcast_to(b, lead + b.shape[-2:]).reshape(-1, *b.shape[-2:])
+    out = np.empty(a2.shape[:-1])
+    for lo in range(0, a2.shape[0], chunk):
+        out[lo:lo + chunk] = pairwise_sq(a2[lo:lo + chunk], b2[lo:lo + chunk]).min(-1)
+    return out.reshape(lead + a.shape[-2:-1])
 
 
 def tip_palm_distances(motion: np.ndarray, palms: np.ndarray | None = None, k: int = 5
@@ -163,15 +174,8 @@ def tip_palm_distances(motion: np.ndarray, palms: np.ndarray | None = None, k: i
     """
     tips = motion[..., TIP_ORDER, :]  # (..., T, 2, 5, 3)
     palms = palm_samples(motion) if palms is None else palms  # (..., T, 2, 100, 3)
-    lead = tips.shape[:-3]
-    tips_f = tips.reshape(-1, 5, 3)  # (F, 5, 3), F = frames × hands
-    other = palms[..., ::-1, :, :].reshape(-1, palms.shape[-2], 3)  # (F, 100, 3): the other hand's palm
-    nearest = np.empty((tips_f.shape[0], 5, k))
-    for lo in range(0, tips_f.shape[0], 4096):
-        diff = tips_f[lo:lo + 4096, :, None, :] - other[lo:lo + 4096, None, :, :]  # (c, 5, 100, 3)
-        sq = np.einsum("cpqx,cpqx->cpq", diff, diff)  # (c, 5, 100)
-        nearest[lo:lo + 4096] = np.partition(sq, k - 1, axis=-1)[..., :k]
-    nearest = np.sqrt(nearest).reshape(lead + (2, 5, k))  # (..., T, 2, 5, k)
+    sq = pairwise_sq(tips, palms[..., ::-1, :, :])  # (..., T, 2, 5, 100): to the other hand's palm
+    nearest = np.sqrt(np.partition(sq, k - 1, axis=-1)[..., :k].astype(np.float64))  # (..., T, 2, 5, k)
     return np.moveaxis(nearest.mean(-1), -3, -1), np.moveaxis(nearest.min(-1), -3, -1)  # (..., 2, 5, T)
 
 
