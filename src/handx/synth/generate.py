@@ -37,6 +37,7 @@ from handx.synth.program import (
     TIP_PALM_THRESHOLD,
     TIP_TIP_THRESHOLD,
     ContactSignals,
+    add_flexion_changes,
     contact_events,
     contact_signals,
     write_texts,
@@ -97,7 +98,8 @@ class SynthClip:
 
     Attributes:
         motion: float32 ``(60, 2, 21, 3)``, metres, right wrist at the origin at frame 0.
-        program: the ground-truth events (JSON-serialisable dicts, see :mod:`handx.synth.program`).
+        program: the ground-truth events (JSON-serialisable dicts, see :mod:`handx.synth.program`); finger
+            events carry ``flexion_changes`` from the rendered joint angles.
         texts: ``{"left", "right", "two_hands_relation"}`` → five descriptions each, concise to detailed.
         seed: the run seed; ``index``: the clip's index in the run; ``kind``: an interaction name or
             ``"independent"``.
@@ -123,12 +125,14 @@ def smooth_noise(rng: np.random.Generator, frames: int, amplitude: np.ndarray) -
     return (weights * np.sin(2.0 * np.pi * freq * t + phase)).sum(axis=1) * amplitude  # (T, ...)
 
 
-def _render(scene: Scene, rng: np.random.Generator, config: SynthConfig) -> np.ndarray:
-    """Joints ``(T, 2, 21, 3)`` float32 centred on the right wrist at frame 0."""
+def _render(scene: Scene, rng: np.random.Generator, config: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Joints ``(T, 2, 21, 3)`` float32 centred on the right wrist at frame 0, and the pose trajectory
+    ``(T, 2, 26)`` (left, right; noise added, clipped to the joint limits) they were computed from."""
     amp = np.broadcast_to(config.noise_amplitude(), (2, POSE_DIM))
     poses = np.stack([scene.left.render(WINDOW), scene.right.render(WINDOW)], axis=1)  # (T, 2, 26)
     poses = clip_to_limits(poses + smooth_noise(rng, WINDOW, amp))
-    return centre_on_right_wrist(forward_kinematics_pair(poses, scene.geometry))  # (T, 2, 21, 3)
+    joints = centre_on_right_wrist(forward_kinematics_pair(poses, scene.geometry))  # (T, 2, 21, 3)
+    return joints, poses
 
 
 def _verify(scene: Scene, motion: np.ndarray, signals: ContactSignals, config: SynthConfig) -> str | None:
@@ -196,7 +200,7 @@ def generate_clip(seed: int, index: int = 0, *, kind: str | None = None,
     reasons = []
     for _ in range(config.max_attempts):
         scene = build_scene(rng, kind, config.sequence)
-        motion = _render(scene, rng, config)
+        motion, poses = _render(scene, rng, config)
         signals = contact_signals(motion.astype(np.float64))
         reason = _verify(scene, motion, signals, config)
         if reason is None:
@@ -208,7 +212,7 @@ def generate_clip(seed: int, index: int = 0, *, kind: str | None = None,
                            + "; ".join(reasons))
     events = [*scene.left.events, *scene.right.events, *scene.relation, *contact_events(signals)]
     events.sort(key=lambda e: (e.start, _HAND_ORDER[e.hand], e.action == "contact", e.end))
-    program = [e.to_json() for e in events]
+    program = add_flexion_changes([e.to_json() for e in events], poses)
     texts = write_texts(program, rng)
     return SynthClip(motion=motion, program=program, texts=texts, seed=int(seed), index=int(index), kind=scene.kind)
 

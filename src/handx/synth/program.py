@@ -32,6 +32,15 @@ wrist events (``move``, ``rotate``, ``bend_wrist``) may overlap them:
                     ``palm`` says where the palm faces (down, in, up)
 ==================  =========================================================================================
 
+Every finger event (an action of :data:`FINGER_ACTIONS`) also carries ``flexion_changes``: the ground truth of
+the finger_flexing codes of reference §2.3, taken from the generator's own joint angles (the rendered pose
+trajectory, after noise and joint limits), not measured on the joints. It lists, for each of the 14 flexion keys
+(``thumb_mcp``, ``thumb_ip``, then ``mcp``/``pip``/``dip`` of index, middle, ring and pinky) whose band differs
+between the event's first frame and its last (``end − 1``), ``{"joint": key, "from": band, "to": band}`` with
+the bands of :data:`handx.features.codes.FLEXION` ("Hyper extend" < −20° ≤ "Fully extended" < 30° ≤
+"Partially bent" < 60° ≤ "Fully bent"); an event that crosses no band edge has an empty list
+(:func:`add_flexion_changes`).
+
 Two-hand relations (``hand: "both"``, one per clip): ``independent``, ``clap`` (``repeats``),
 ``palms_together``, ``tip_to_tip`` (``fingers``), ``tip_to_palm`` (``acting``, ``target``), ``mirrored``
 (``primitives``: those of each hand, in order), ``hold_and_act`` (``holding``, ``acting``, ``primitives``: those
@@ -52,14 +61,24 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from handx.features.codes import FLEXION
+from handx.features.signals import FLEXION_KEYS
 from handx.motion import WINDOW
 from handx.skeleton import FINGERS, HAND_NAMES, TIP_INDICES
-from handx.synth.hand import PALM_CORNERS, palm_palm_distance, tip_palm_distance
+from handx.synth.hand import PALM_CORNERS, POSE, palm_palm_distance, tip_palm_distance
 
 TIP_TIP_THRESHOLD = 0.02  # metres, reference §2.3 / §2.4 / §2.9
 TIP_PALM_THRESHOLD = 0.025
 PALM_PALM_THRESHOLD = 0.025
 HANDS = ("left", "right", "both")
+#: Actions of per-hand events that move the finger angles (finger primitives and their ways back).
+FINGER_ACTIONS: frozenset[str] = frozenset({"fist", "open", "point", "pinch", "release", "spread", "close_fingers",
+                                            "count", "finger_wave", "tap"})
+#: Pose channel (:data:`handx.synth.hand.POSE`) of each flexion key of reference §2.3, in
+#: :data:`handx.features.signals.FLEXION_KEYS` order: thumb MCP and IP flexion, then each long finger's MCP
+#: flexion, PIP and DIP.
+FLEXION_CHANNELS = np.array([POSE[f"{key}_flex" if key.endswith("_mcp") and not key.startswith("thumb") else key]
+                             for key in FLEXION_KEYS], dtype=np.int64)  # (14,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +196,29 @@ def contact_events(signals: ContactSignals) -> list[Event]:
         add("both", "tip_palm", [f"{hand}_{FINGERS[k]}_tip", f"{HAND_NAMES[1 - h]}_palm"], signals.tip_palm[:, h, k],
             TIP_PALM_THRESHOLD)
     add("both", "palm_palm", ["left_palm", "right_palm"], signals.palm_palm, PALM_PALM_THRESHOLD)
+    return out
+
+
+# -------------------------------------------------------------------------------------- flexion changes
+
+def add_flexion_changes(program: Sequence[Mapping], poses: np.ndarray) -> list[dict]:
+    """The program with ``flexion_changes`` added to every finger event (see the module docstring).
+
+    ``poses`` ``(T, 2, 26)`` is the pose trajectory the clip was rendered from (left, right; radians). Bands
+    come from :data:`handx.features.codes.FLEXION` on the frames ``start`` and ``end − 1`` of each event.
+    """
+    out = [dict(e) for e in program]
+    finger = [e for e in out if e["hand"] in HAND_NAMES and e["action"] in FINGER_ACTIONS]
+    if not finger:
+        return out
+    hand = np.array([HAND_NAMES.index(e["hand"]) for e in finger])  # (E,)
+    frames = np.array([[int(e["start"]) for e in finger], [int(e["end"]) - 1 for e in finger]])  # (2, E)
+    angles = poses[frames, hand][..., FLEXION_CHANNELS]  # (2, E, 14) first and last frame of each event
+    first, last = FLEXION.values.index(angles).tolist()  # band indices, (E, 14) each
+    labels = FLEXION.values.labels
+    for e, a, b in zip(finger, first, last):
+        e["flexion_changes"] = [{"joint": key, "from": labels[i], "to": labels[j]}
+                                for key, i, j in zip(FLEXION_KEYS, a, b) if i != j]
     return out
 
 
@@ -499,11 +541,14 @@ def write_texts(program: list[Mapping], rng: np.random.Generator) -> dict[str, l
 
 
 __all__ = [
-    "ContactSignals",
-    "Event",
+    "FINGER_ACTIONS",
+    "FLEXION_CHANNELS",
     "PALM_PALM_THRESHOLD",
     "TIP_PALM_THRESHOLD",
     "TIP_TIP_THRESHOLD",
+    "ContactSignals",
+    "Event",
+    "add_flexion_changes",
     "contact_events",
     "contact_signals",
     "runs",
