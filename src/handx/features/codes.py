@@ -121,10 +121,10 @@ def motion_codes_batch(motions: np.ndarray, fps: float = FPS) -> list[dict[str, 
     intra = signals.intra_tip_distances(hands)  # (B, 2, 4, T)
     wrist = np.moveaxis(hands[..., 0, :], -1, -2)  # (B, 2, 3, T)
     inter = signals.inter_tip_distances(motions)  # (B, 5, 5, T)
-    palms = signals.palm_samples(motions)  # (B, T, 2, 100, 3)
-    tip_palm, _ = signals.tip_palm_distances(motions, palms)  # (B, 2, 5, T)
-    palm_palm, _ = signals.palm_palm_distance(motions, palms)  # (B, T)
-    relative = signals.palm_relative_position(motions, palms)  # (B, 3, T)
+    # Signals that stay beyond the last band edge only need to be known to be there (see signals.py).
+    tip_palm, _ = signals.tip_palm_distances(motions, far=FINGER_PALM.values.edges[-1])  # (B, 2, 5, T)
+    palm_palm, _ = signals.palm_palm_distance(motions, far=PALM_PALM.values.edges[-1])  # (B, T)
+    relative = signals.palm_relative_position(motions)  # (B, 3, T)
 
     n_flex, n_space, n_intra = 2 * len(signals.FLEXION_KEYS), 2 * 3, 2 * 4
     flex_ev = _state_events(segment(flex.reshape(-1, t), FLEXION, fps), FLEXION, b * n_flex)

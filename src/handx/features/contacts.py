@@ -42,9 +42,8 @@ def contact_labels(motion: np.ndarray) -> np.ndarray:
     motion = np.asarray(motion, dtype=np.float64)
     hands = np.moveaxis(motion, -3, -4)  # (..., 2, T, 21, 3)
     intra = signals.intra_tip_distances(hands) < INTRA_TIP_CONTACT  # (..., 2, 4, T)
-    palms = signals.palm_samples(motion)  # (..., T, 2, 100, 3)
-    _, tip_palm = signals.tip_palm_distances(motion, palms)  # (..., 2, 5, T) minimum distance
-    _, palm_palm = signals.palm_palm_distance(motion, palms)  # (..., T)
+    _, tip_palm = signals.tip_palm_distances(motion)  # (..., 2, 5, T) minimum distance
+    _, palm_palm = signals.palm_palm_distance(motion)  # (..., T)
     lead = motion.shape[:-4]
     columns = np.concatenate([
         intra.reshape(lead + (8, -1)),

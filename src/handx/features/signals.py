@@ -66,13 +66,26 @@ def palm_weights(per_triangle: int = 25) -> np.ndarray:
 
 
 PALM_WEIGHTS = palm_weights()  # (25, 3)
+#: The six joints that span the palm (wrist, thumb CMC and the four MCPs), in index order.
+PALM_JOINTS = np.unique(PALM_TRIANGLES)
+
+
+def _palm_matrix() -> np.ndarray:
+    """``(100, 6)`` weights with ``palm_samples(hand) == PALM_MATRIX @ hand[PALM_JOINTS]``."""
+    matrix = np.zeros((len(PALM_TRIANGLES) * len(PALM_WEIGHTS), len(PALM_JOINTS)))
+    for t, triangle in enumerate(PALM_TRIANGLES):
+        columns = np.searchsorted(PALM_JOINTS, triangle)
+        for k, weights in enumerate(PALM_WEIGHTS):
+            matrix[t * len(PALM_WEIGHTS) + k, columns] += weights
+    return matrix
+
+
+PALM_MATRIX = _palm_matrix()  # (100, 6)
 
 
 def palm_samples(hand: np.ndarray) -> np.ndarray:
     """100 fixed points on the palm (4 triangles × 25, reference §2.3): ``(..., 21, 3)`` → ``(..., 100, 3)``."""
-    corners = hand[..., PALM_TRIANGLES, :]  # (..., 4, 3 corners, 3)
-    points = np.matmul(PALM_WEIGHTS, corners)  # (25, 3) @ (..., 4, 3, 3) → (..., 4, 25, 3)
-    return points.reshape(*points.shape[:-3], -1, 3)
+    return _samples(hand[..., PALM_JOINTS, :])
 
 
 def local_coordinates(hand: np.ndarray) -> np.ndarray:
@@ -131,66 +144,100 @@ def inter_tip_distances(motion: np.ndarray) -> np.ndarray:
     return np.moveaxis(d, -3, -1)  # (..., 5, 5, T)
 
 
-def pairwise_sq(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Squared distances between point sets ``a`` ``(..., n, 3)`` and ``b`` ``(..., m, 3)``: ``(..., n, m)`` float32.
-
-    |p − q|² = [p, 1]·[−2q, |q|²] + |p|²: one batched float32 product of augmented vectors per block, so no
-    ``(n, m, 3)`` difference tensor is built. Points are first centred on ``b``'s mean, which keeps the float32
-    cancellation error near 1e-9 m² for hand-sized sets (about 1e-7 m on a distance).
-    """
-    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    centre = b.mean(-2, keepdims=True)
-    a2 = np.broadcast_to(a - centre, lead + a.shape[-2:]).reshape(-1, *a.shape[-2:]).astype(np.float32)
-    b2 = np.broadcast_to(b - centre, lead + b.shape[-2:]).reshape(-1, *b.shape[-2:]).astype(np.float32)
-    a_aug = np.concatenate([a2, np.ones(a2.shape[:-1] + (1,), np.float32)], -1)  # (N, n, 4)
-    b_aug = np.concatenate([-2.0 * b2, np.square(b2).sum(-1, keepdims=True)], -1)  # (N, m, 4)
-    out = np.empty(a2.shape[:-1] + b2.shape[-2:-1], dtype=np.float32)  # (N, n, m)
-    for lo in range(0, a2.shape[0], chunk):
-        np.matmul(a_aug[lo:lo + chunk], np.swapaxes(b_aug[lo:lo + chunk], -1, -2), out=out[lo:lo + chunk])
-    out += np.square(a2).sum(-1)[..., None]
-    np.maximum(out, 0.0, out=out)
-    return out.reshape(lead + out.shape[-2:])
+def _samples(palm_joints: np.ndarray) -> np.ndarray:
+    """Palm samples ``(..., 100, 3)`` of palm joints ``(..., 6, 3)`` as one matrix product (not one per frame)."""
+    return np.moveaxis(np.tensordot(palm_joints, PALM_MATRIX, axes=([-2], [1])), -1, -2)
 
 
-def nearest_sq(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """For each point of ``a`` ``(..., n, 3)`` the squared distance to the nearest point of ``b`` ``(..., m, 3)``,
-    float64 ``(..., n)``, computed block by block with :func:`pairwise_sq` (never the whole table at once)."""
-    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a2 = np.broadcast_to(a, lead + a.shape[-2:]).reshape(-1, *a.shape[-2:])
-    b2 = np.broadcast_to(b, lead + b.shape[-2:]).reshape(-1, *b.shape[-2:])
-    out = np.empty(a2.shape[:-1])
-    for lo in range(0, a2.shape[0], chunk):
-        out[lo:lo + chunk] = pairwise_sq(a2[lo:lo + chunk], b2[lo:lo + chunk]).min(-1)
-    return out.reshape(lead + a.shape[-2:-1])
+def _palm_scores(points: np.ndarray, palm_joints: np.ndarray) -> np.ndarray:
+    """``|q_j|² − 2 p·q_j`` for points ``(F, n, 3)`` against the 100 palm samples q_j of ``palm_joints``
+    ``(F, 6, 3)``: ``(F, n, 100)`` float32. Since every sample is ``PALM_MATRIX @ palm_joints``, the products
+    come from one large matrix product of ``p·joint`` ``(F·n, 6)`` with ``PALM_MATRIX.T``."""
+    f, n = points.shape[:2]
+    samples = _samples(palm_joints)  # (F, 100, 3)
+    dots = np.matmul(points, np.swapaxes(palm_joints, 1, 2))  # (F, n, 6): p · joint
+    scores = (dots.reshape(f * n, -1).astype(np.float32) @ (-2.0 * PALM_MATRIX.T).astype(np.float32))
+    scores = scores.reshape(f, n, -1)  # (F, n, 100)
+    scores += np.square(samples).sum(-1).astype(np.float32)[:, None, :]
+    return scores
 
 
-def tip_palm_distances(motion: np.ndarray, palms: np.ndarray | None = None, k: int = 5
+def _centred(motion: np.ndarray) -> np.ndarray:
+    """Frames ``(..., T, 2, 21, 3)`` → ``(F, 2, 21, 3)`` centred on their palms (float32-friendly magnitudes)."""
+    frames = motion.reshape(-1, *motion.shape[-3:])
+    return frames - frames[:, :, PALM_JOINTS].mean(axis=(1, 2), keepdims=True)
+
+
+def _palm_spheres(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre ``(F, 2, 3)`` (the mean palm sample) and radius ``(F, 2)`` of a sphere holding each hand's palm
+    samples. Samples are convex combinations of the six palm joints, so the joints' farthest distance from the
+    centre bounds them."""
+    joints = frames[:, :, PALM_JOINTS]  # (F, 2, 6, 3)
+    centre = np.tensordot(joints, PALM_MATRIX.mean(0), axes=([-2], [0]))  # (F, 2, 3)
+    return centre, np.linalg.norm(joints - centre[..., None, :], axis=-1).max(-1)
+
+
+def _needed(lower: np.ndarray, frames_per_signal: int, far: float | None) -> np.ndarray:
+    """Which rows need exact distances: all without ``far``; else every frame of a signal (a run of
+    ``frames_per_signal`` rows) whose lower bound drops below ``far`` somewhere."""
+    if far is None:
+        return np.ones(lower.shape, dtype=bool)
+    near = (lower.reshape(-1, frames_per_signal, *lower.shape[1:]) < far).any(axis=1, keepdims=True)
+    return np.broadcast_to(near, (lower.shape[0] // frames_per_signal, frames_per_signal, *lower.shape[1:])
+                           ).reshape(lower.shape)
+
+
+def tip_palm_distances(motion: np.ndarray, k: int = 5, far: float | None = None, chunk: int = 4096
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Tip → other palm distances (reference §2.4): mean of the ``k`` nearest palm samples, and the minimum.
 
-    ``(..., T, 2, 21, 3)`` (and optionally its :func:`palm_samples` ``(..., T, 2, 100, 3)``) → two arrays
-    ``(..., 2, 5, T)``: axis −3 is the tip's hand (0: left tips → right palm, 1: right tips → left palm), axis −2
-    the finger (thumb..pinky).
+    ``(..., T, 2, 21, 3)`` → two arrays ``(..., 2, 5, T)``: axis −3 is the tip's hand (0: left tips → right
+    palm, 1: right tips → left palm), axis −2 the finger (thumb..pinky). Distances are computed in float32
+    from palm-centred coordinates (error about 1e-7 m). With ``far``, a signal that stays at least ``far`` away
+    in every frame (by a bounding-sphere lower bound) holds that lower bound instead of the exact distance:
+    every one of its frames is still beyond ``far``, which is all a band edge at ``far`` needs.
     """
-    tips = motion[..., TIP_ORDER, :]  # (..., T, 2, 5, 3)
-    palms = palm_samples(motion) if palms is None else palms  # (..., T, 2, 100, 3)
-    sq = pairwise_sq(tips, palms[..., ::-1, :, :])  # (..., T, 2, 5, 100): to the other hand's palm
-    nearest = np.sqrt(np.partition(sq, k - 1, axis=-1)[..., :k].astype(np.float64))  # (..., T, 2, 5, k)
+    lead, t = motion.shape[:-4], motion.shape[-4]
+    frames = _centred(motion)  # (F, 2, 21, 3)
+    centre, radius = _palm_spheres(frames)
+    tips = frames[:, :, TIP_ORDER]  # (F, 2, 5, 3)
+    lower = np.linalg.norm(tips - centre[:, ::-1, None, :], axis=-1) - radius[:, ::-1, None]  # (F, 2, 5)
+    nearest = np.repeat(np.maximum(lower, 0.0)[..., None], k, axis=-1)  # (F, 2, 5, k)
+    need = _needed(lower, t, far).any(-1)  # (F, 2): a hand's five tips are computed together
+    rows_f, rows_h = np.nonzero(need)
+    other = frames[rows_f, 1 - rows_h][:, PALM_JOINTS]  # (R, 6, 3): the other hand's palm joints
+    points = tips[rows_f, rows_h]  # (R, 5, 3)
+    for lo in range(0, len(rows_f), chunk):
+        scores = _palm_scores(points[lo:lo + chunk], other[lo:lo + chunk])  # (c, 5, 100)
+        best = np.partition(scores, k - 1, axis=-1)[..., :k] + np.square(points[lo:lo + chunk]).sum(-1)[..., None]
+        nearest[rows_f[lo:lo + chunk], rows_h[lo:lo + chunk]] = np.sqrt(np.maximum(best, 0.0))
+    nearest = nearest.reshape(lead + (t, 2, 5, k))
     return np.moveaxis(nearest.mean(-1), -3, -1), np.moveaxis(nearest.min(-1), -3, -1)  # (..., 2, 5, T)
 
 
-def palm_palm_distance(motion: np.ndarray, palms: np.ndarray | None = None, k: int = 30
+def palm_palm_distance(motion: np.ndarray, k: int = 30, far: float | None = None, chunk: int = 256
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Palm–palm distance (reference §2.4): for each left sample the nearest right sample; mean of the ``k``
-    smallest, and the overall minimum. ``(..., T, 2, 21, 3)`` → two arrays ``(..., T)``."""
-    palms = palm_samples(motion) if palms is None else palms  # (..., T, 2, 100, 3)
-    nearest = np.sqrt(nearest_sq(palms[..., 0, :, :], palms[..., 1, :, :]))  # (..., T, 100)
-    smallest = np.partition(nearest, k - 1, axis=-1)[..., :k]
-    return smallest.mean(-1), nearest.min(-1)
+    smallest, and the overall minimum. ``(..., T, 2, 21, 3)`` → two arrays ``(..., T)``. ``far`` as in
+    :func:`tip_palm_distances`, per clip."""
+    lead, t = motion.shape[:-4], motion.shape[-4]
+    frames = _centred(motion)  # (F, 2, 21, 3)
+    centre, radius = _palm_spheres(frames)
+    lower = np.linalg.norm(centre[:, 0] - centre[:, 1], axis=-1) - radius.sum(-1)  # (F,)
+    mean_k = np.maximum(lower, 0.0)
+    minimum = mean_k.copy()
+    rows = np.flatnonzero(_needed(lower, t, far))
+    for lo in range(0, len(rows), chunk):
+        sel = rows[lo:lo + chunk]
+        left = _samples(frames[sel, 0][:, PALM_JOINTS])  # (c, 100, 3)
+        scores = _palm_scores(left, frames[sel, 1][:, PALM_JOINTS])  # (c, 100, 100)
+        nearest = np.sqrt(np.maximum(scores.min(-1) + np.square(left).sum(-1), 0.0))  # (c, 100)
+        mean_k[sel] = np.partition(nearest, k - 1, axis=-1)[:, :k].mean(-1)
+        minimum[sel] = nearest.min(-1)
+    return mean_k.reshape(lead + (t,)), minimum.reshape(lead + (t,))
 
 
-def palm_relative_position(motion: np.ndarray, palms: np.ndarray | None = None) -> np.ndarray:
+def palm_relative_position(motion: np.ndarray) -> np.ndarray:
     """mean(right palm samples) − mean(left palm samples) per axis: ``(..., T, 2, 21, 3)`` → ``(..., 3, T)``."""
-    palms = palm_samples(motion) if palms is None else palms
-    centres = palms.mean(-2)  # (..., T, 2, 3)
+    centres = np.tensordot(motion[..., PALM_JOINTS, :], PALM_MATRIX.mean(0), axes=([-2], [0]))  # (..., T, 2, 3)
     return np.moveaxis(centres[..., 1, :] - centres[..., 0, :], -1, -2)
