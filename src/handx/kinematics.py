@@ -17,6 +17,13 @@ from handx.skeleton import CHAIN_ARRAY, JOINT_INDEX, WRIST, bone_lengths
 _EPS = 1e-8
 
 
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product over the last axis (numpy's ``cross`` is slow on many short vectors)."""
+    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
+
+
 def _normalize(v: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(v, axis=-1, keepdims=True)
     return v / np.maximum(norm, _EPS)
@@ -31,8 +38,8 @@ def local_frame(hand: np.ndarray) -> np.ndarray:
     wrist = hand[..., WRIST, :]
     x = _normalize(hand[..., JOINT_INDEX["middle_mcp"], :] - wrist)
     y0 = _normalize(hand[..., JOINT_INDEX["index_mcp"], :] - wrist)
-    z = _normalize(np.cross(x, y0))
-    y = _normalize(np.cross(z, x))
+    z = _normalize(cross(x, y0))
+    y = _normalize(cross(z, x))
     return np.stack([x, y, z], axis=-2)  # (..., 3, 3)
 
 

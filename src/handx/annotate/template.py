@@ -1,0 +1,860 @@
+"""The offline template writer: motion codes → five description triplets without an LLM (reference §3).
+
+:class:`TemplateWriter` follows the annotation rules of reference §3 with a small grammar instead of a language
+model, so a dataset can be annotated offline, fast and reproducibly:
+
+* (a) every contact (thumb–finger contacts of each hand, tip–tip, tip on palm and palm on palm contacts
+  between the hands) and every hyperextension ("Hyper extend" flexion state) is reported in every variant;
+* (b) events are placed in time: initially / early / mid-sequence / towards the end / throughout, relative to
+  ``frame_count``; variant 5 gives frame ranges ("frames 12–30") and speeds;
+* (c) flexion is described per whole finger (mcp/pip/dip, thumb mcp/ip together: "the index finger curls
+  fully"), except a base knuckle that hyperextends while the upper joints bend; fingers that move alike are
+  merged ("the middle, ring and pinky fingers bend"); repetitions are counted ("closes and opens twice");
+  wrist translations get direction and speed words, finger spacing "spreads apart" / "come together";
+* (d) the relation text stresses contact, fast approach and separation (``palm_palm_distance`` and
+  ``finger_palm_distance`` state changes) and changes of relative position
+  (``palm_palm_relative_position``); constant far distances are skipped, and hands that never relate are said
+  to act independently.
+
+Variants 1–2 are concise (the most significant changes), 3–4 moderate, 5 detailed. The left text describes the
+left hand only (it may name "the other hand" in a contact), likewise the right. There are no hedging words.
+Wording (synonyms, sentence plans, connectors) is drawn from ``random.Random`` seeded with
+``(seed, content_hash)``, so the same codes and seed always give the same texts. The texts are written in the
+vocabulary that :mod:`handx.annotate.verify` reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from handx.annotate.base import MAX_TEXT_CHARS, NUM_VARIANTS, Description, WriteRequest, WriteResult
+from handx.annotate.verify import Contact, contacts, hyperextensions, state_runs
+
+logger = logging.getLogger(__name__)
+
+FINGER_ORDER = ("thumb", "index", "middle", "ring", "pinky")
+LONG_FINGERS = FINGER_ORDER[1:]
+FLEX_LEVEL = {"Hyper extend": -1, "Fully extended": 0, "Partially bent": 1, "Fully bent": 2}
+SPEED_LEVEL = {"Slow": 0, "Medium": 1, "Fast": 2}
+DISTANCE_LEVEL = {"Contact": 0, "Near": 1, "Medium": 2, "Far": 3}
+SPACING_PAIRS = (("index", "middle"), ("middle", "ring"), ("ring", "pinky"))
+#: (detail, number of optional facts per hand) of each variant: 0 concise, 1 moderate, 2 detailed.
+VARIANTS = ((0, 1), (0, 2), (1, 3), (1, 4), (2, 7))
+_COUNT = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
+_SPEED_WORDS = {2: ("quickly", "rapidly", "swiftly", "fast"), 1: ("steadily", "at a moderate pace", "smoothly",
+                                                                    "at a steady pace"),
+                0: ("slowly", "gradually", "gently")}
+_DIRECTION_PHRASES = {"left-to-right": ("to the right", "rightward"), "right-to-left": ("to the left", "leftward"),
+                      "back-to-front": ("forward", "away from the body"),
+                      "front-to-back": ("backward", "towards the body"),
+                      "down-to-up": ("up", "upward"), "up-to-down": ("down", "downward")}
+_POSITION = {"LEFT": "to the left of", "RIGHT": "to the right of", "BACK": "behind", "FRONT": "in front of",
+             "DOWN": "below", "UP": "above"}
+_ALIGNED = {"left-right": "level with", "front-back": "level with", "up-down": "at the same height as"}
+_JOINT = {"mcp": "base knuckle", "pip": "middle joint", "dip": "end joint", "ip": "end joint"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Facts: what the codes say, grouped the way rule (c) asks
+# --------------------------------------------------------------------------------------------------------------
+
+class Move(NamedTuple):
+    """One whole-finger (or finger-pair, or wrist) movement: ``kind`` bend/straighten, spread/close, or a
+    wrist direction tuple; ``level`` the flexion level reached; frames ``start``..``end`` inclusive. (A
+    NamedTuple rather than a frozen dataclass: it is built tens of times per clip and this is 5x faster.)"""
+
+    kind: Any
+    level: int
+    speed: int
+    start: int
+    end: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Fact:
+    """One thing to say. ``side``: left/right/relation; frames ``start``..``end`` inclusive; ``must``: said in
+    every variant (rule (a)); ``weight``: significance for the concise variants; ``data``: kind-specific."""
+
+    kind: str
+    side: str
+    start: int
+    end: int
+    weight: float
+    must: bool
+    data: Any
+
+
+def _merge_moves(moves: Iterable[Move]) -> list[Move]:
+    """Join consecutive moves of the same kind (time order): bend+bend → one bend reaching the deeper level."""
+    out: list[Move] = []
+    for m in sorted(moves, key=lambda m: (m.start, m.end)):
+        if out and out[-1].kind == m.kind:
+            p = out[-1]
+            level = max(p.level, m.level) if m.kind in ("bend", "spread") else min(p.level, m.level)
+            speed = p.speed if p.end - p.start >= m.end - m.start else m.speed  # the longer part's speed
+            out[-1] = Move(m.kind, level, speed, p.start, max(p.end, m.end))
+        else:
+            out.append(m)
+    return out
+
+
+def _phase(frame: int, frames: int) -> int:
+    return min(2, 3 * frame // max(frames, 1))
+
+
+def _finger_facts(side: str, hand: Mapping[str, Any], frames: int) -> list[Fact]:
+    moves: dict[str, list[Move]] = {}
+    for key, evs in hand.get("finger_flexing", {}).items():
+        finger = key.split("_")[0]
+        for ev in evs:
+            if "start_des" not in ev:
+                continue
+            a, b = FLEX_LEVEL[ev["start_des"]], FLEX_LEVEL[ev["end_des"]]
+            if a != b:
+                moves.setdefault(finger, []).append(Move("bend" if b > a else "straighten", b,
+                                                         SPEED_LEVEL[ev["v_des"]], ev["start"], ev["end"] - 1))
+    groups: dict[tuple, list[tuple[str, list[Move]]]] = {}
+    for finger in FINGER_ORDER:
+        if finger in moves:
+            merged = _merge_moves(moves[finger])
+            signature = (tuple(m.kind for m in merged), _phase(merged[0].start, frames))
+            groups.setdefault(signature, []).append((finger, merged))
+    facts = []
+    for members in groups.values():
+        fingers = tuple(f for f, _ in members)
+        n = len(members[0][1])
+        combined = [Move(members[0][1][i].kind,
+                         max(ms[i].level for _, ms in members) if members[0][1][i].kind == "bend"
+                         else min(ms[i].level for _, ms in members),
+                         max(ms[i].speed for _, ms in members), min(ms[i].start for _, ms in members),
+                         max(ms[i].end for _, ms in members)) for i in range(n)]
+        whole = set(LONG_FINGERS) <= set(fingers)
+        deep = any(m.level == 2 or (m.kind == "straighten" and m.level <= 0) for m in combined)
+        weight = (1.0 + 0.5 * len(fingers) + 0.5 * min(n, 3) + 0.7 * deep
+                  + 0.5 * (max(m.speed for m in combined) == 2) + 1.5 * whole)
+        facts.append(Fact("fingers", side, combined[0].start, combined[-1].end, weight, False,
+                          (fingers, tuple(combined))))
+    return facts
+
+
+def _spacing_facts(side: str, hand: Mapping[str, Any], frames: int) -> list[Fact]:
+    groups: dict[tuple, list[tuple[int, list[Move]]]] = {}
+    for i, key in enumerate(f"{a}, {b}" for a, b in SPACING_PAIRS):
+        raw = [Move("spread" if ev["end_des"] == "Open" else "close", 0, SPEED_LEVEL[ev["v_des"]], ev["start"],
+                    ev["end"] - 1) for ev in hand.get("finger_spacing", {}).get(key, []) if "start_des" in ev]
+        if raw:
+            merged = _merge_moves(raw)
+            groups.setdefault((tuple(m.kind for m in merged), _phase(merged[0].start, frames)), []).append((i, merged))
+    facts = []
+    for members in groups.values():
+        pairs = tuple(i for i, _ in members)
+        moves = tuple(Move(members[0][1][k].kind, 0, max(ms[k].speed for _, ms in members),
+                           min(ms[k].start for _, ms in members), max(ms[k].end for _, ms in members))
+                      for k in range(len(members[0][1])))
+        weight = 1.2 + 0.3 * len(pairs) + 0.3 * (max(m.speed for m in moves) == 2)
+        facts.append(Fact("spacing", side, moves[0].start, moves[-1].end, weight, False, (pairs, moves)))
+    return facts
+
+
+def _wrist_fact(side: str, hand: Mapping[str, Any]) -> list[Fact]:
+    events = sorted((ev for evs in hand.get("wrist_trajectory", {}).values() for ev in evs),
+                    key=lambda e: (e["start"], e["end"]))
+    if not events:
+        return []
+    moves: list[Move] = []
+    for ev in events:
+        axis = ev["direction"].split("-")[0]
+        s, e, v = ev["start"], ev["end"] - 1, SPEED_LEVEL[ev["v_des"]]
+        if moves:
+            p = moves[-1]
+            overlap = min(p.end, e) - max(p.start, s)
+            if overlap >= 0.5 * min(p.end - p.start, e - s) and all(d.split("-")[0] != axis for d in p.kind) \
+                    and len(p.kind) < 2:
+                moves[-1] = Move((*p.kind, ev["direction"]), 0, max(p.speed, v), min(p.start, s), max(p.end, e))
+                continue
+        moves.append(Move((ev["direction"],), 0, v, s, e))
+    top = max(m.speed for m in moves)
+    weight = (1.2, 2.2, 3.0)[top] + 0.3 * min(len(moves), 3)
+    return [Fact("wrist", side, moves[0].start, moves[-1].end, weight, False, tuple(moves))]
+
+
+def _hyper_fact(side: str, codes: Mapping[str, Any]) -> list[Fact]:
+    found = hyperextensions(codes, side)
+    if not found:
+        return []
+    flex = codes[f"{side}_hand_events"].get("finger_flexing", {})
+    entries = []
+    for finger in FINGER_ORDER:
+        if finger not in found:
+            continue
+        joints = tuple(sorted({j for j, _, _ in found[finger]}, key=["mcp", "ip", "pip", "dip"].index))
+        start = min(s for _, s, _ in found[finger])
+        end = max(e for _, _, e in found[finger]) - 1
+        upper_bent = joints == ("mcp",) and any(
+            FLEX_LEVEL.get(ev.get("constant_des") or ev.get("end_des") or "", 0) >= 1
+            for j in ("pip", "dip") for ev in flex.get(f"{finger}_{j}", []))
+        entries.append((finger, joints, upper_bent, start, end))
+    return [Fact("hyper", side, min(e[3] for e in entries), max(e[4] for e in entries), 10.0, True, tuple(entries))]
+
+
+def _intra_fact(side: str, found: Sequence[Contact]) -> list[Fact]:
+    mine = [c for c in found if c.kind == "intra" and c.parts[0][0] == side]
+    if not mine:
+        return []
+    data = tuple((c.parts[1][1], c.episodes) for c in mine)
+    return [Fact("intra", side, mine[0].start, max(c.episodes[-1][1] for c in mine), 10.0, True, data)]
+
+
+def _inter_facts(found: Sequence[Contact]) -> list[Fact]:
+    """Two-hand contacts, grouped: tip–tip contacts that overlap in time, tip–palm contacts per tip hand and
+    time, palm–palm contact."""
+    facts: list[Fact] = []
+    for kind in ("tip_tip", "tip_palm"):
+        clusters: list[list[Contact]] = []
+        for c in (c for c in found if c.kind == kind):
+            for cluster in clusters:
+                if (kind == "tip_palm" and cluster[0].parts[0][0] != c.parts[0][0]):
+                    continue
+                if any(a <= y and x <= b for k in cluster for a, b in k.episodes for x, y in c.episodes):
+                    cluster.append(c)
+                    break
+            else:
+                clusters.append([c])
+        for cluster in clusters:
+            episodes = cluster[0].episodes if len(cluster) == 1 else _union(k.episodes for k in cluster)
+            facts.append(Fact(kind, "relation", episodes[0][0], episodes[-1][1], 10.0, True,
+                              (tuple(cluster), episodes)))
+    for c in found:
+        if c.kind == "palm_palm":
+            facts.append(Fact("palm_palm", "relation", c.start, c.episodes[-1][1], 10.0, True, ((c,), c.episodes)))
+    return facts
+
+
+def _union(runs: Iterable[Sequence[tuple[int, int]]]) -> tuple[tuple[int, int], ...]:
+    out: list[list[int]] = []
+    for a, b in sorted(r for rs in runs for r in rs):
+        if out and a <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return tuple((a, b) for a, b in out)
+
+
+def _relation_facts(codes: Mapping[str, Any], found: Sequence[Contact]) -> list[Fact]:
+    rel = codes.get("two_hand_relationships", {})
+    facts = _inter_facts(found)
+    touching = {(c.parts[0][0], c.parts[0][1]) for c in found if c.kind == "tip_palm"}
+    for evs in rel.get("palm_palm_distance", {}).values():
+        for ev in evs:
+            if "start_des" in ev and CONTACT_STATE not in (ev["start_des"], ev["end_des"]):
+                closer = DISTANCE_LEVEL[ev["end_des"]] < DISTANCE_LEVEL[ev["start_des"]]
+                v = SPEED_LEVEL[ev["v_des"]]
+                facts.append(Fact("approach" if closer else "separate", "relation", ev["start"], ev["end"] - 1,
+                                  1.0 + v, False, v))
+    for key, evs in rel.get("finger_palm_distance", {}).items():
+        tip, palm = (k.strip().split("_") for k in key.split(","))
+        if (tip[0], tip[1]) in touching:
+            continue  # contact overrides proximity (rule (a))
+        for ev in evs:
+            if ev.get("end_des") == "Near":
+                facts.append(Fact("near", "relation", ev["start"], ev["end"] - 1, 0.8, False,
+                                  (tip[0], tip[1], palm[0])))
+    for axis, evs in rel.get("palm_palm_relative_position", {}).items():
+        for ev in evs:
+            if "start_des" in ev:
+                a, b = _position_word(axis, ev["start_des"]), _position_word(axis, ev["end_des"])
+                facts.append(Fact("position", "relation", ev["start"], ev["end"] - 1, 2.0 + 0.5 * SPEED_LEVEL[ev["v_des"]],
+                                  False, (a, b)))
+            elif ev.get("constant_des") and ev["end"] - ev["start"] >= 0.85 * codes["frame_count"]:
+                word = _label_word(ev["constant_des"])
+                if word != "ALIGNED" and not (axis == "left-right" and word == "RIGHT"):
+                    facts.append(Fact("static", "relation", ev["start"], ev["end"] - 1, 0.6, False,
+                                      _position_word(axis, ev["constant_des"])))
+    return facts
+
+
+CONTACT_STATE = "Contact"
+
+
+def _label_word(label: str) -> str:
+    return next((w for w in label.replace(".", "").split() if w.isupper() and len(w) > 1), "ALIGNED")
+
+
+def _position_word(axis: str, label: str) -> str:
+    word = _label_word(label)
+    return _ALIGNED.get(axis, "level with") if word == "ALIGNED" else _POSITION[word]
+
+
+def analyse(codes: Mapping[str, Any]) -> dict[str, list[Fact]]:
+    """All facts of a clip: ``{"left": [...], "right": [...], "relation": [...]}``, each sorted by time."""
+    frames = int(codes["frame_count"])
+    found = contacts(codes)
+    out: dict[str, list[Fact]] = {}
+    for side in ("left", "right"):
+        hand = codes[f"{side}_hand_events"]
+        out[side] = (_intra_fact(side, found) + _hyper_fact(side, codes) + _finger_facts(side, hand, frames)
+                     + _spacing_facts(side, hand, frames) + _wrist_fact(side, hand))
+    out["relation"] = _relation_facts(codes, found)
+    for facts in out.values():
+        facts.sort(key=lambda f: (f.start, f.end, f.kind))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Words
+# --------------------------------------------------------------------------------------------------------------
+
+class _Say:
+    """Word choices for one variant: a seeded ``random.Random``, the detail level and the clip length."""
+
+    def __init__(self, rng: random.Random, detail: int, frames: int) -> None:
+        self.rng, self.detail, self.frames = rng, detail, frames
+        self.random = rng.random
+
+    def pick(self, options: Sequence[str]) -> str:
+        return options[int(self.random() * len(options))]
+
+    def chance(self, p: float) -> bool:
+        return self.random() < p
+
+    def speed(self, level: int, always: bool = False) -> str:
+        if always or self.detail == 2 or (self.detail == 1 and level != 1) or (level == 2 and self.chance(0.5)):
+            return " " + self.pick(_SPEED_WORDS[level])
+        return ""
+
+    def frames_phrase(self, start: int, end: int) -> str:
+        if end <= start:
+            return f"at frame {start}"
+        return self.pick((f"over frames {start}\u2013{end}", f"from frame {start} to {end}",
+                          f"between frames {start} and {end}", f"in frames {start}\u2013{end}"))
+
+    def relative(self, start: int, end: int) -> str:
+        t = self.frames
+        if end - start + 1 >= 0.85 * t:
+            return self.pick(("throughout", "over the whole clip", "across the entire clip", "for the whole sequence"))
+        mid = (start + end + 1) / 2 / t
+        if end - start + 1 >= 0.6 * t:
+            return self.pick(("over most of the clip", "for most of the sequence"))
+        if start <= 0.08 * t and end < 0.4 * t:
+            return self.pick(("initially", "at the start", "at the beginning", "in the opening frames"))
+        if mid < 0.36:
+            return self.pick(("early on", "early in the clip", "in the first part of the clip", "early in the sequence"))
+        if mid < 0.64:
+            return self.pick(("mid-sequence", "midway through", "in the middle of the clip", "halfway through"))
+        if start >= 0.7 * t and end >= t - 3:
+            return self.pick(("at the very end", "in the final frames", "at the end of the clip"))
+        return self.pick(("towards the end", "later on", "late in the clip", "near the end"))
+
+    def when(self, start: int, end: int) -> str:
+        """A time phrase: relative (variants 1–4) or with frames (variant 5)."""
+        if self.detail < 2:
+            return self.relative(start, end)
+        if self.chance(0.5):
+            return f"{self.relative(start, end)} ({_episode(start, end)})"
+        return self.frames_phrase(start, end)
+
+    def count(self, n: int) -> str:
+        return _COUNT.get(n, f"{n} times")
+
+    def finger(self, finger: str) -> str:
+        return self.pick(("pinky", "little")) if finger == "pinky" else finger
+
+    def fingers(self, fingers: Sequence[str], noun: str = "finger") -> tuple[str, bool]:
+        """``("middle, ring and pinky fingers", plural)`` without an article."""
+        words = [self.finger(f) for f in fingers]
+        if len(words) == 1:
+            return (words[0] if words[0] == "thumb" and noun == "finger" else
+                    "thumb tip" if words[0] == "thumb" else f"{words[0]} {noun}"), False
+        listed = ", ".join(words[:-1]) + " and " + words[-1]
+        return (f"{listed} {noun}" if fingers[0] == "thumb" and len(fingers) == 2 and noun == "finger"
+                else f"{listed} {noun}s"), True
+
+
+_VERBS_3RD = frozenset({"curls", "bends", "folds", "flexes", "straightens", "extends", "stretches", "uncurls",
+                        "relaxes", "comes", "returns", "closes", "opens", "makes", "clenches", "spreads", "fans",
+                        "brings", "draws", "touches", "meets", "pinches", "presses", "stays", "hyperextends", "is",
+                        "has", "does", "goes", "moves", "half-closes", "taps", "remains"})
+
+
+def plural(phrase: str) -> str:
+    """Third-person singular verb phrase → plural ("curls fully and then straightens" → "curl fully and then
+    straighten"): every verb of :data:`_VERBS_3RD` is changed."""
+    special = {"is": "are", "has": "have", "does": "do", "goes": "go"}
+    words = phrase.split(" ")
+    for i, w in enumerate(words):
+        if w not in _VERBS_3RD:
+            continue
+        if w in special:
+            words[i] = special[w]
+        elif w.endswith(("ches", "shes", "sses", "xes")):
+            words[i] = w[:-2]
+        else:
+            words[i] = w[:-1]
+    return " ".join(words)
+
+
+_BEND = {2: ("curls fully", "bends fully", "folds all the way in", "curls in tightly"),
+         1: ("bends partway", "bends slightly", "flexes partway", "curls a little"),
+         0: ("comes back to straight", "returns to straight")}
+_STRAIGHTEN = {0: ("straightens fully", "extends fully", "straightens out", "stretches out straight"),
+               1: ("straightens partly", "uncurls partway", "relaxes a little", "extends partway"),
+               -1: ("straightens and hyperextends", "extends past straight")}
+_HAND_BEND = {2: ("closes into a fist", "curls into a fist", "makes a fist", "clenches its fingers into a fist"),
+              1: ("half-closes", "curls its fingers partway", "closes partway"),
+              0: ("brings its fingers back to straight",)}
+_HAND_STRAIGHTEN = {0: ("opens fully", "opens up", "opens flat", "extends all its fingers"),
+                    1: ("opens partway", "uncurls its fingers partway", "relaxes its fingers a little"),
+                    -1: ("opens and hyperextends its fingers",)}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Clauses: (subject or None for the hand, verb phrase, already timed?)
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Clause:
+    subject: str | None  # without article; None: the hand itself
+    plural: bool
+    predicate: str  # third-person singular unless plural
+    timed: bool = False
+    article: str = "the"
+
+
+def _moves_phrase(say: _Say, moves: Sequence[Move], whole_hand: bool) -> tuple[str, bool]:
+    """Verb phrase of a finger group's (or the whole hand's) moves, and whether it carries its own times."""
+    bend, straighten = (_HAND_BEND, _HAND_STRAIGHTEN) if whole_hand else (_BEND, _STRAIGHTEN)
+
+    def one(m: Move) -> str:
+        table = bend if m.kind == "bend" else straighten
+        return say.pick(table.get(m.level) or table[2 if m.kind == "bend" else 0]) + say.speed(m.speed)
+
+    if len(moves) == 1:
+        return one(moves[0]), False
+    if len(moves) == 2:
+        a, b = moves
+        first, second = one(a), one(b) + " again"
+        link = say.pick((" and then ", " and afterwards ", ", then "))
+        if say.detail > 0:
+            when_a, when_b = say.when(a.start, a.end), say.when(b.start, b.end)
+            if when_a != when_b:
+                return f"{first} {when_a}{link}{second} {when_b}", True
+        return f"{first}{link}{second} {say.when(a.start, b.end)}", True
+    n = sum(m.kind == moves[0].kind for m in moves)
+    speed = say.speed(max(m.speed for m in moves))
+    if whole_hand:
+        pair = "closes and opens" if moves[0].kind == "bend" else "opens and closes"
+        return f"{pair} {say.count(n)}{speed}", False
+    pair = say.pick(("bends and straightens", "curls and uncurls", "flexes and extends") if moves[0].kind == "bend"
+                    else ("straightens and bends again", "extends and curls back"))
+    return f"{pair} {say.count(n)}{speed}", False
+
+
+def _clause(say: _Say, fact: Fact, side: str) -> list[Clause]:
+    k = fact.kind
+    if k == "fingers":
+        fingers, moves = fact.data
+        if set(LONG_FINGERS) <= set(fingers):
+            phrase, timed = _moves_phrase(say, moves, True)
+            return [Clause(None, False, phrase, timed)]
+        subject, many = say.fingers(fingers)
+        phrase, timed = _moves_phrase(say, moves, False)
+        return [Clause(subject, many, plural(phrase) if many else phrase, timed)]
+    if k == "spacing":
+        pairs, moves = fact.data
+        n = sum(m.kind == moves[0].kind for m in moves)
+        speed = say.speed(max(m.speed for m in moves))
+        if len(pairs) == 3:
+            spread = say.pick(("spreads its fingers apart", "fans its fingers out", "spreads its fingers wide"))
+            close = say.pick(("brings its fingers together", "draws its fingers together"))
+            if len(moves) == 1:
+                return [Clause(None, False, (spread if moves[0].kind == "spread" else close) + speed)]
+            if len(moves) == 2:
+                again = (" and then brings them together again" if moves[0].kind == "spread"
+                         else " and then spreads them apart again")
+                return [Clause(None, False, (spread if moves[0].kind == "spread" else close) + again + speed)]
+            both = "spreads and closes" if moves[0].kind == "spread" else "closes and spreads"
+            return [Clause(None, False, f"{both} its fingers {say.count(n)}{speed}")]
+        fingers = sorted({f for i in pairs for f in SPACING_PAIRS[i]}, key=FINGER_ORDER.index)
+        subject, _ = say.fingers(fingers)
+        spread = say.pick(("spread apart", "move apart", "fan apart"))
+        close = say.pick(("come together", "draw together", "close up"))
+        first, second = (spread, close) if moves[0].kind == "spread" else (close, spread)
+        if len(moves) == 1:
+            return [Clause(subject, True, first + speed)]
+        tail = f" {say.count(n)}" if len(moves) > 2 else " again"
+        return [Clause(subject, True, f"{first} and {second}{tail}{speed}")]
+    if k == "wrist":
+        return [Clause(None, False, _wrist_phrase(say, fact.data), say.detail == 2)]
+    if k == "hyper":
+        return _hyper_clauses(say, fact.data)
+    if k == "intra":
+        return [_intra_clause(say, fact.data)]
+    if k in ("tip_tip", "tip_palm", "palm_palm"):
+        return [_hand_contact_clause(say, fact, side)]
+    raise ValueError(f"no hand clause for fact kind {k!r}")
+
+
+def _merge_wrist(moves: Iterable[Move]) -> list[Move]:
+    out: list[Move] = []
+    for m in moves:
+        if out and out[-1].kind == m.kind:
+            p = out[-1]
+            out[-1] = Move(m.kind, 0, max(p.speed, m.speed), p.start, max(p.end, m.end))
+        else:
+            out.append(m)
+    return out
+
+
+def _wrist_phrase(say: _Say, moves: Sequence[Move]) -> str:
+    moves = _merge_wrist(moves)
+    axes = {d.split("-")[0] for m in moves for d in m.kind}
+    if len(moves) >= 3 and all(len(m.kind) == 1 for m in moves) and len(axes) == 1:
+        n = (len(moves) + 1) // 2
+        motion = {"left": "sways from side to side", "right": "sways from side to side",
+                  "front": "moves back and forth", "back": "moves back and forth",
+                  "down": "moves up and down", "up": "moves up and down"}[next(iter(axes))]
+        when = say.when(moves[0].start, moves[-1].end) if say.detail == 2 else ""
+        return f"{motion} {say.count(n)}{say.speed(max(m.speed for m in moves))}{' ' + when if when else ''}"
+    if say.detail < 2 and len(moves) > 2 + say.detail:
+        keep = sorted(moves, key=lambda m: -(m.speed * 100 + m.end - m.start))[:2 + say.detail]
+        moves = _merge_wrist(sorted(keep, key=lambda m: m.start))
+
+    def one(m: Move, first: bool) -> str:
+        where = " and ".join(say.pick(_DIRECTION_PHRASES[d]) for d in m.kind)
+        verbs = ("moves", "shifts", "travels") if m.speed == 1 else (("sweeps", "moves", "darts") if m.speed == 2
+                                                                     else ("drifts", "moves", "glides"))
+        verb = say.pick(verbs) if first else say.pick(("then moves", "then goes", "then shifts"))
+        when = f" {say.frames_phrase(m.start, m.end)}" if say.detail == 2 else ""
+        return f"{verb} {where}{say.speed(m.speed)}{when}"
+
+    parts = [one(m, i == 0) for i, m in enumerate(moves)]
+    return parts[0] if len(parts) == 1 else " and ".join([", ".join(parts[:-1]), parts[-1]])
+
+
+def _hyper_clauses(say: _Say, entries: Sequence[tuple]) -> list[Clause]:
+    groups: dict[tuple, list[str]] = {}
+    for finger, joints, upper_bent, _, _ in entries:
+        groups.setdefault((joints, upper_bent, finger == "thumb"), []).append(finger)
+    out = []
+    for (joints, upper_bent, _), fingers in groups.items():
+        subject, many = say.fingers(fingers)
+        where = " and ".join(_JOINT[j] for j in joints)
+        where_s = where + ("s" if many else "")
+        if upper_bent:
+            phrase = say.pick((f"hyperextends at the {where_s} with the upper joints bent",
+                               f"is hyperextended at the {where_s} while the upper joints stay bent"))
+        elif say.detail == 0:
+            phrase = say.pick(("hyperextends", "bends back past straight (hyperextends)"))
+        else:
+            phrase = say.pick((f"hyperextends at the {where_s}", f"bends back past straight at the {where_s} "
+                                                                   "(hyperextension)"))
+        start = min(e[3] for e in entries if e[0] in fingers)
+        end = max(e[4] for e in entries if e[0] in fingers)
+        out.append(Clause(subject, many, (plural(phrase) if many else phrase) + " " + say.when(start, end), True))
+    return out
+
+
+def _intra_clause(say: _Say, data: Sequence[tuple[str, tuple[tuple[int, int], ...]]]) -> Clause:
+    frames = say.frames
+    if len(data) == 1:
+        finger, episodes = data[0]
+        f = say.finger(finger)
+        n = len(episodes)
+        longest = max(b - a + 1 for a, b in episodes)
+        brief = " briefly" if longest <= 2 and say.detail > 0 else ""
+        if n == 1 and longest >= 0.5 * frames:
+            options = [("thumb", False, f"stays in contact with the {f} fingertip"),
+                       ("thumb and {f} finger", True, "stay pinched together")]
+        elif n == 1:
+            options = [("thumb", False, f"touches the {f} fingertip{brief}"),
+                       ("thumb and {f} finger", True, f"pinch together{brief}"),
+                       ("thumb tip", False, f"meets the {f} fingertip{brief}"),
+                       (None, False, f"pinches its thumb and {f} finger together{brief}"),
+                       ("{f} fingertip", False, f"touches the thumb{brief}")]
+        else:
+            cnt = say.count(n)
+            options = [("thumb", False, f"touches the {f} fingertip {cnt}"),
+                       ("thumb and {f} finger", True, f"pinch together {cnt}"),
+                       (None, False, f"pinches its thumb and {f} finger together {cnt}")]
+            if longest <= 4:
+                options.append(("thumb", False, f"taps the {f} fingertip {cnt}"))
+        subject, many, pred = options[int(say.random() * len(options))]
+        subject = subject.format(f=f) if subject else None
+        when = say.when(episodes[0][0], episodes[-1][1])
+        if say.detail == 2 and n > 1:
+            when = "(" + ", ".join(_episode(a, b) for a, b in episodes) + ")"
+        return Clause(subject, many, f"{pred} {when}", True)
+    names = [say.finger(f) for f, _ in data]
+    start, end = data[0][1][0][0], max(e[-1][1] for _, e in data)
+    if say.detail == 2:
+        listed = [f"the {n} fingertip ({', '.join(_episode(a, b) for a, b in eps)})" for n, (_, eps) in zip(names, data)]
+        return Clause("thumb", False, "touches " + ", ".join(listed[:-1]) + " and " + listed[-1], True)
+    if len(names) == 2 and say.chance(0.5):
+        pred = f"touches the {names[0]} fingertip and later the {names[1]} fingertip"
+    else:
+        listed = ", ".join(names[:-1]) + " and " + names[-1]
+        pred = say.pick((f"touches the {listed} fingertips in turn", f"meets the {listed} fingertips one after another"))
+    return Clause("thumb", False, f"{pred} {say.when(start, end)}", True)
+
+
+def _episode(a: int, b: int) -> str:
+    return f"frame {a}" if a == b else f"frames {a}\u2013{b}"
+
+
+def _tips(say: _Say, fingers: Sequence[str]) -> tuple[str, bool]:
+    ordered = sorted(set(fingers), key=FINGER_ORDER.index)
+    if ordered == ["thumb"]:
+        return "thumb tip", False
+    return say.fingers(ordered, "fingertip")
+
+
+def _hand_contact_clause(say: _Say, fact: Fact, side: str) -> Clause:
+    """A two-hand contact told from one hand's text, naming the other hand only as "the other hand"."""
+    group, episodes = fact.data
+    when = say.when(episodes[0][0], episodes[-1][1])
+    if fact.kind == "palm_palm":
+        return Clause("palm", False, say.pick(("presses against the other hand's palm",
+                                               "touches the other hand's palm")) + f" {when}", True, "its")
+    mine = sorted({p for c in group for s, p in c.parts[:1 if fact.kind == "tip_palm" else 2] if s == side},
+                  key=FINGER_ORDER.index)
+    theirs = sorted({p for c in group for s, p in c.parts if s != side and p != "palm"}, key=FINGER_ORDER.index)
+    if fact.kind == "tip_palm" and not mine:
+        tips, _ = _tips(say, theirs)
+        return Clause("palm", False, f"is touched by the other hand's {tips} {when}", True, "its")
+    tips, many = _tips(say, mine)
+    target = "palm" if fact.kind == "tip_palm" else _tips(say, theirs)[0]
+    verb = "touch" if many else "touches"
+    return Clause(tips, many, f"{verb} the other hand's {target} {when}", True, "its")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Relation clauses (full sentences' bodies with their own subjects)
+# --------------------------------------------------------------------------------------------------------------
+
+def _relation_clause(say: _Say, fact: Fact) -> str:
+    k = fact.kind
+    if k in ("tip_tip", "tip_palm", "palm_palm"):
+        group, episodes = fact.data
+        n = len(episodes)
+        longest = max(b - a + 1 for a, b in episodes)
+        when = say.when(episodes[0][0], episodes[-1][1])
+        if say.detail == 2 and n > 1:
+            when = "(" + ", ".join(_episode(a, b) for a, b in episodes) + ")"
+        times = f" {say.count(n)}" if n > 1 else ""
+        if k == "palm_palm":
+            if longest <= 4:
+                body = say.pick(("the hands clap together", "the palms clap together")) + times
+            elif n == 1 and longest >= 0.5 * say.frames:
+                body = say.pick(("the palms stay pressed together", "the hands stay in palm-to-palm contact"))
+            else:
+                body = say.pick(("the palms press together", "the hands meet palm to palm",
+                                 "the palms come into contact", "the hands press their palms together")) + times
+            return f"{body} {when}"
+        if k == "tip_palm":
+            tip_side = group[0].parts[0][0]
+            palm_side = group[0].parts[1][0]
+            tips, many = _tips(say, [c.parts[0][1] for c in group])
+            options = [f"the {tip_side} {tips} {'touch' if many else 'touches'} the {palm_side} palm",
+                       f"the {tip_side} {tips} {'make' if many else 'makes'} contact with the {palm_side} palm",
+                       f"the {tip_side} {tips} {'press' if many else 'presses'} against the {palm_side} palm"]
+            if not many:
+                options.append(f"the {tip_side} hand touches the {palm_side} palm with its {tips}")
+            return f"{say.pick(options)}{times} {when}"
+        lefts = [c.parts[0][1] for c in group]
+        rights = [c.parts[1][1] for c in group]
+        if len(group) == 1 and lefts == rights:
+            tips, _ = _tips(say, lefts)
+            body = say.pick((f"the two {tips}s meet", f"the {tips}s of both hands touch",
+                             f"the left and right {tips}s touch"))
+        else:
+            ltips, lmany = _tips(say, lefts)
+            rtips, _ = _tips(say, rights)
+            body = say.pick((f"the left {ltips} {'touch' if lmany else 'touches'} the right {rtips}",
+                             f"the left {ltips} and the right {rtips} make contact"))
+        return f"{body}{times} {when}"
+    if k in ("approach", "separate"):
+        speed = say.speed(fact.data)
+        body = say.pick(("the hands approach each other", "the hands move towards each other",
+                         "the hands draw closer") if k == "approach" else
+                        ("the hands move apart", "the hands separate", "the hands pull apart"))
+        return f"{body}{speed} {say.when(fact.start, fact.end)}"
+    if k == "near":
+        tip_side, finger, palm_side = fact.data
+        tips, _ = _tips(say, [finger])
+        return f"the {tip_side} {tips} comes close to the {palm_side} palm {say.when(fact.start, fact.end)}"
+    if k == "position":
+        a, b = fact.data
+        return say.pick((f"the right hand goes from {a} the left hand to {b} it {say.when(fact.start, fact.end)}",
+                         f"{say.when(fact.start, fact.end)} the right hand shifts from {a} the left hand to {b} it",
+                         f"the right hand ends up {b} the left hand {say.when(fact.start, fact.end)}"))
+    if k == "static":
+        return say.pick((f"the right hand stays {fact.data} the left hand throughout",
+                         f"the right hand remains {fact.data} the left hand for the whole clip"))
+    raise ValueError(f"no relation clause for fact kind {k!r}")
+
+
+_INDEPENDENT = ("the two hands act independently and stay apart", "the hands move independently and never touch",
+                "there is no interaction between the hands, which stay apart",
+                "each hand acts on its own and the hands stay well apart",
+                "the hands work separately without touching")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Texts
+# --------------------------------------------------------------------------------------------------------------
+
+def _select(facts: Sequence[Fact], budget: int) -> list[Fact]:
+    optional = sorted((f for f in facts if not f.must), key=lambda f: -f.weight)[:budget]
+    keep = {id(f) for f in optional}
+    return [f for f in facts if f.must or id(f) in keep]
+
+
+def _capital(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def _still_text(say: _Say, side: str, codes: Mapping[str, Any], name: str) -> str:
+    flex = codes[f"{side}_hand_events"].get("finger_flexing", {})
+    levels = [FLEX_LEVEL.get(ev.get("constant_des", ""), 0) for f in LONG_FINGERS for j in ("mcp", "pip")
+              for ev in flex.get(f"{f}_{j}", [])[:1]]
+    mean = sum(levels) / max(len(levels), 1)
+    pose = ("with its fingers extended" if mean < 0.5 else "with its fingers partly bent" if mean < 1.5
+            else "with its fingers curled")
+    still = say.pick(("holds still", "stays still", "remains motionless", "does not move", "keeps still"))
+    when = say.pick(("throughout", "for the whole clip")) if say.detail < 2 else f"for all {say.frames} frames"
+    if say.detail == 0 and say.chance(0.5):
+        return f"{name} {still} {when}."
+    return f"{name} {still} {when}, {pose}."
+
+
+def _hand_text(say: _Say, side: str, facts: list[Fact], codes: Mapping[str, Any]) -> str:
+    movement = [f for f in facts if f.kind in ("fingers", "spacing", "wrist", "hyper")]
+    name = say.pick((f"the {side} hand", f"the {side} hand", f"the {side} hand", "the hand"))
+    if not facts:
+        return _still_text(say, side, codes, _capital(name))
+    clauses: list[tuple[Clause, Fact]] = [(c, f) for f in facts for c in _clause(say, f, side)]
+    plan = int(say.random() * 3)
+    pieces: list[tuple[str, Fact | None]] = []
+    hand_named = False
+    if not movement and say.chance(0.7):
+        pieces.append((f"{name} {say.pick(('keeps its overall pose', 'barely changes its pose'))}", None))
+        hand_named = True
+    for i, (clause, fact) in enumerate(clauses):
+        when = "" if clause.timed else say.when(fact.start, fact.end)
+        front = plan == 1 or (plan == 2 and say.chance(0.4))
+        if clause.subject is None:
+            subject = say.pick(("it", "the hand")) if hand_named else name
+            hand_named = True
+        elif not hand_named and say.chance(0.6):
+            subject = say.pick((f"the {side} hand's {clause.subject}", f"on the {side} hand, the {clause.subject}",
+                                f"the {clause.subject} of the {side} hand"))
+            hand_named = True
+        else:
+            article = clause.article if clause.article != "the" else say.pick(("the", "its") if i else ("the",))
+            subject = f"{article} {clause.subject}"
+        body = f"{subject} {clause.predicate}"
+        if when and front:
+            body = f"{when}, {body}"
+        elif when:
+            body = f"{body} {when}"
+        pieces.append((body, fact))
+    return _join(say, pieces, plan)
+
+
+def _join(say: _Say, pieces: Sequence[tuple[str, Fact | None]], plan: int) -> str:
+    """Sentences from clause bodies: pairs linked by a connector that fits their timing (plan 0), one clause per
+    sentence (plan 1), or one sentence with semicolons (plan 2)."""
+    if plan == 0 and len(pieces) > 1:
+        sentences, i = [], 0
+        while i < len(pieces):
+            if i + 1 < len(pieces):
+                (a, fa), (b, fb) = pieces[i], pieces[i + 1]
+                after = fa is None or fb is None or fb.start >= fa.end - 2
+                link = say.pick((", then ", ", and then ", ", after which ") if after
+                                else (", while ", "; meanwhile, ", ", and at the same time "))
+                sentences.append(a + link + b)
+                i += 2
+            else:
+                sentences.append(pieces[i][0])
+                i += 1
+        return " ".join(_capital(s) + "." for s in sentences)
+    if plan == 2 and len(pieces) > 1:
+        return _capital("; ".join(p for p, _ in pieces)) + "."
+    return " ".join(_capital(p) + "." for p, _ in pieces)
+
+
+def _relation_text(say: _Say, facts: list[Fact]) -> str:
+    contact_facts = [f for f in facts if f.must]
+    others = [f for f in facts if not f.must and f.kind != "static"]
+    static = [f for f in facts if f.kind == "static"]
+    if not contact_facts and not others:
+        text = say.pick(_INDEPENDENT)
+        if static and say.detail > 0:
+            text += "; " + _relation_clause(say, static[0])
+        elif say.detail == 2:
+            text += f" for all {say.frames} frames"
+        return _capital(text) + "."
+    chosen = contact_facts + sorted(others, key=lambda f: -f.weight)[:max(0, (1, 2, 3)[say.detail]
+                                                                         - (say.detail < 2) * len(contact_facts))]
+    if say.detail == 0 and not others and not contact_facts:
+        chosen = []
+    if say.detail > 0:
+        chosen += static[:1]
+    if say.detail > 0 or not contact_facts:
+        chosen.sort(key=lambda f: (f.kind == "static", f.start))
+    pieces = [_relation_clause(say, f) for f in chosen]
+    if say.chance(0.5) and len(pieces) > 1:
+        return _capital("; ".join(pieces)) + "."
+    return " ".join(_capital(p) + "." for p in pieces)
+
+
+def write_descriptions(codes: Mapping[str, Any], rng: random.Random) -> tuple[Description, ...]:
+    """Five descriptions (concise → detailed) of one clip's motion codes, word choices drawn from ``rng``."""
+    frames = int(codes["frame_count"])
+    facts = analyse(codes)
+    contact_facts = [f for f in facts["relation"] if f.must]
+    out = []
+    for detail, budget in VARIANTS:
+        while True:
+            say = _Say(rng, detail, frames)
+            texts = {}
+            for side in ("left", "right"):
+                own = _select(facts[side], budget)
+                if detail > 0:
+                    own += [f for f in contact_facts if any(s == side for c in f.data[0] for s, _ in c.parts)]
+                    own.sort(key=lambda f: (f.start, f.end))
+                texts[side] = _hand_text(say, side, own, codes)
+            texts["relation"] = _relation_text(say, facts["relation"])
+            if max(map(len, texts.values())) <= MAX_TEXT_CHARS or budget == 0:
+                break
+            budget -= 1
+        out.append(Description(texts["left"], texts["right"], texts["relation"]))
+    if len(out) != NUM_VARIANTS:
+        raise AssertionError(f"template writer made {len(out)} variants, expected {NUM_VARIANTS}")
+    return tuple(out)
+
+
+class TemplateWriter:
+    """Offline description writer (reference §3 rules with a seeded grammar); see the module docstring."""
+
+    name = "template"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+
+    def describe(self, codes: Mapping[str, Any], *, key: str) -> tuple[Description, ...]:
+        """Five descriptions of one clip; ``key`` (normally the codes' content hash) seeds the word choices."""
+        return write_descriptions(codes, random.Random(f"{self.seed}:{key}"))
+
+    def write_many(self, requests: Iterable[WriteRequest]) -> Iterator[WriteResult]:
+        """One result per request, in order; a clip whose codes cannot be read gets a result with ``error``."""
+        for request in requests:
+            try:
+                yield WriteResult(request.clip_id, self.describe(request.codes, key=request.content_hash))
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                logger.warning("template writer: clip %s skipped: %s: %s", request.clip_id, type(exc).__name__, exc)
+                yield WriteResult(request.clip_id, error=f"{type(exc).__name__}: {exc}")
