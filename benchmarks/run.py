@@ -7,6 +7,9 @@ Measured side by side in one run, so ratios compare like with like on the same m
 2. Peak memory while reading every clip of that store through the memory map, against loading the shards
    into memory. Each reader runs in its own process; memory is the peak anonymous (non-file-backed) RSS.
 3. Synthesising 10,000 clips into a store (clips/s), and the generator alone.
+4. Motion codes on one core: ``motion_codes_batch`` against the plain per-clip implementation of the same
+   definitions (``handx.features.naive``), and the template writer's throughput. Run in a subprocess with
+   BLAS limited to one thread.
 """
 
 from __future__ import annotations
@@ -128,6 +131,44 @@ def bench_synth(work: Path, n: int) -> dict:
             "store_s": store_s}
 
 
+CODES = r"""
+import json, sys, time
+import numpy as np
+from handx.synth import generate_clip
+from handx.features.codes import motion_codes_batch
+from handx.features.naive import motion_codes_naive
+from handx.annotate.base import WriteRequest, codes_hash
+from handx.annotate.template import TemplateWriter
+
+n, n_naive = int(sys.argv[1]), int(sys.argv[2])
+motions = np.stack([generate_clip(5, i).motion for i in range(n)])
+motion_codes_batch(motions[:64])  # warm-up
+best = float("inf")
+for _ in range(3):
+    t0 = time.perf_counter()
+    codes = [c for lo in range(0, n, 256) for c in motion_codes_batch(motions[lo:lo + 256])]
+    best = min(best, time.perf_counter() - t0)
+t0 = time.perf_counter()
+plain = [motion_codes_naive(m) for m in motions[:n_naive]]
+naive_s = time.perf_counter() - t0
+assert plain == codes[:n_naive]
+requests = [WriteRequest(str(i), c, codes_hash(c)) for i, c in enumerate(codes)]
+t0 = time.perf_counter()
+written = list(TemplateWriter(seed=0).write_many(requests))
+template_s = time.perf_counter() - t0
+assert all(r.descriptions and len(r.descriptions) == 5 for r in written)
+print(json.dumps({"clips": n, "batch_clips_per_s": n / best, "naive_clips": n_naive,
+                  "naive_clips_per_s": n_naive / naive_s, "template_clips_per_s": n / template_s}))
+"""
+
+
+def bench_codes(n: int = 2048, n_naive: int = 40) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    result = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", CODES, str(n), str(n_naive)],
+                            capture_output=True, text=True, check=True, env=env)
+    return json.loads(result.stdout)
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -213,6 +254,8 @@ def main() -> int:
         print(json.dumps(results["read"]), flush=True)
         results["synth"] = bench_synth(args.work, args.synth)
         print(json.dumps(results["synth"]), flush=True)
+        results["codes"] = bench_codes()
+        print(json.dumps(results["codes"]), flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)

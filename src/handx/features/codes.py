@@ -116,8 +116,9 @@ def motion_codes_batch(motions: np.ndarray, fps: float = FPS) -> list[dict[str, 
     b, t = motions.shape[:2]
     hands = np.moveaxis(motions, 2, 1)  # (B, 2, T, 21, 3)
 
-    flex = np.stack([signals.flexion(hands[:, h], h) for h in range(2)], axis=1)  # (B, 2, 14, T)
-    spacing = signals.spacing(hands)  # (B, 2, 3, T)
+    local = signals.local_coordinates(hands)  # (B, 2, T, 21, 3)
+    flex = np.stack([signals.flexion(hands[:, h], h, local[:, h]) for h in range(2)], axis=1)  # (B, 2, 14, T)
+    spacing = signals.spacing(hands, local)  # (B, 2, 3, T)
     intra = signals.intra_tip_distances(hands)  # (B, 2, 4, T)
     wrist = np.moveaxis(hands[..., 0, :], -1, -2)  # (B, 2, 3, T)
     inter = signals.inter_tip_distances(motions)  # (B, 5, 5, T)

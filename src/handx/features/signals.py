@@ -93,8 +93,11 @@ def local_coordinates(hand: np.ndarray) -> np.ndarray:
     """Joints in the local hand frame of reference §2.1: ``(..., 21, 3)`` → ``(..., 21, 3)``."""
     rotation = local_frame(hand)  # (..., 3, 3), rows x̂ ŷ ẑ
     rel = hand - hand[..., WRIST:WRIST + 1, :]  # (..., 21, 3)
-    # rel @ Rᵀ written out: a broadcast product is much faster than one tiny matmul per frame
-    return (rel[..., :, None, :] * rotation[..., None, :, :]).sum(-1)  # (..., 21, 3)
+    # rel @ Rᵀ written out component by component: much faster than a tiny matmul per frame
+    rx, ry, rz = rel[..., 0], rel[..., 1], rel[..., 2]  # (..., 21)
+    axes = [rx * rotation[..., k, 0, None] + ry * rotation[..., k, 1, None] + rz * rotation[..., k, 2, None]
+            for k in range(3)]
+    return np.stack(axes, axis=-1)  # (..., 21, 3)
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -104,14 +107,14 @@ def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.arccos(np.clip(cos, -1.0, 1.0))
 
 
-def flexion(hand: np.ndarray, hand_index: int) -> np.ndarray:
+def flexion(hand: np.ndarray, hand_index: int, local: np.ndarray | None = None) -> np.ndarray:
     """Signed flexion angles (radians) of the 14 :data:`FLEXION_KEYS`: ``(..., T, 21, 3)`` → ``(..., 14, T)``.
 
     Long fingers: both bones projected on the local x–z plane, angle by arccos, sign of (v12 × v23)_y, negated
     for the left hand. thumb_mcp: 3-D angle with sign −sign((v12 × v23)_z). thumb_ip: unsigned 3-D angle.
-    |θ| < 11° becomes 0 (reference §2.3).
+    |θ| < 11° becomes 0 (reference §2.3). ``local`` may pass precomputed :func:`local_coordinates`.
     """
-    local = local_coordinates(hand)  # (..., T, 21, 3)
+    local = local_coordinates(hand) if local is None else local  # (..., T, 21, 3)
     p = local[..., FLEXION_TRIPLES, :]  # (..., T, 14, 3, 3)
     v12 = p[..., 1, :] - p[..., 0, :]  # (..., T, 14, 3)
     v23 = p[..., 2, :] - p[..., 1, :]
@@ -124,9 +127,10 @@ def flexion(hand: np.ndarray, hand_index: int) -> np.ndarray:
     return np.moveaxis(angle, -1, -2)  # (..., 14, T)
 
 
-def spacing(hand: np.ndarray) -> np.ndarray:
-    """Angles (radians) between the proximal phalanges of adjacent fingers: ``(..., T, 21, 3)`` → ``(..., 3, T)``."""
-    local = local_coordinates(hand)
+def spacing(hand: np.ndarray, local: np.ndarray | None = None) -> np.ndarray:
+    """Angles (radians) between the proximal phalanges of adjacent fingers: ``(..., T, 21, 3)`` → ``(..., 3, T)``.
+    ``local`` may pass precomputed :func:`local_coordinates`."""
+    local = local_coordinates(hand) if local is None else local
     bones = {f: local[..., JOINT_INDEX[f"{f}_pip"], :] - local[..., JOINT_INDEX[f"{f}_mcp"], :]
              for f in ("index", "middle", "ring", "pinky")}
     return np.stack([_angle(bones[a], bones[b]) for a, b in SPACING_PAIRS], axis=-2)  # (..., 3, T)
