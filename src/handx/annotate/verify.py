@@ -11,7 +11,8 @@ with a small fixed vocabulary and compares what they claim with the motion codes
 * ``wrong_hand``: the left text describes the right hand as the actor ("the right hand closes ..."), or claims
   an action that only the other hand performed: a thumb–finger contact, a two-hand contact with the roles
   swapped, a finger flexion or hyperextension of a finger that only moves on the other hand, a wrist
-  translation in a direction only the other hand takes, or holding still when only the other hand is still.
+  translation in a direction only the other hand takes, or holding still when this hand moves and only the
+  other hand is still.
   Likewise for the right text.
 * ``missing_hyperextension``: a hand hyperextends a finger joint ("Hyper extend" flexion state) and neither its
   text nor the relation text says so (rule (a) of reference §3).
@@ -110,7 +111,8 @@ class Contact:
         return f"{self.kind.replace('_', '-')} contact {names} (frames {frames})"
 
 
-def _merge_runs(runs: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+def merge_runs(runs: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Sorted, merged inclusive frame ranges (touching ranges join)."""
     out: list[list[int]] = []
     for a, b in sorted(runs):
         if out and a <= out[-1][1] + 1:
@@ -140,7 +142,7 @@ def state_runs(events: Sequence[Mapping[str, Any]], label: str, frame_count: int
             open_at = max(ev["start"], ev["end"] - 1)
     if open_at is not None:
         runs.append((open_at, max(open_at, frame_count - 1)))
-    return _merge_runs(runs)
+    return merge_runs(runs)
 
 
 def contacts(codes: Mapping[str, Any]) -> list[Contact]:
@@ -149,17 +151,19 @@ def contacts(codes: Mapping[str, Any]) -> list[Contact]:
     out: list[Contact] = []
     for side in SIDES:
         for key, evs in codes[f"{side}_hand_events"].get("finger_tip_contact", {}).items():
-            runs = _merge_runs((e["start"], e["end"]) for e in evs if e.get("constant_des") == CONTACT)
+            runs = merge_runs((e["start"], e["end"]) for e in evs if e.get("constant_des") == CONTACT)
             if runs:
                 finger = key.split("_")[0]
                 out.append(Contact("intra", ((side, "thumb"), (side, finger)), runs))
     rel = codes.get("two_hand_relationships", {})
     for key, evs in rel.get("finger_tip_contact", {}).items():
-        runs = _merge_runs((e["start"], e["end"]) for e in evs if e.get("constant_des") == CONTACT)
+        runs = merge_runs((e["start"], e["end"]) for e in evs if e.get("constant_des") == CONTACT)
         if runs:
             a, b = (k.strip().split("_") for k in key.split(","))
             out.append(Contact("tip_tip", ((a[0], a[1]), (b[0], b[1])), runs))
     for key, evs in rel.get("finger_palm_distance", {}).items():
+        if not any(CONTACT in (e.get("constant_des"), e.get("start_des"), e.get("end_des")) for e in evs):
+            continue
         runs = state_runs(evs, CONTACT, t)
         if runs:
             tip, palm = (k.strip().split("_") for k in key.split(","))
@@ -173,19 +177,13 @@ def contacts(codes: Mapping[str, Any]) -> list[Contact]:
 
 
 def hyperextensions(codes: Mapping[str, Any], side: str) -> dict[str, list[tuple[str, int, int]]]:
-    """Flexion keys of one hand that reach "Hyper extend": finger → ``[(joint, start, end_exclusive)]``."""
+    """Flexion events of one hand into, out of or in "Hyper extend": finger → ``[(joint, start, end_exclusive)]``."""
     out: dict[str, list[tuple[str, int, int]]] = {}
     for key, evs in codes[f"{side}_hand_events"].get("finger_flexing", {}).items():
         finger, joint = key.split("_")
         for ev in evs:
             if HYPER in (ev.get("start_des"), ev.get("end_des"), ev.get("constant_des")):
-                if ev.get("constant_des") == HYPER:
-                    span = (ev["start"], ev["end"])
-                elif ev.get("end_des") == HYPER:
-                    span = (max(ev["start"], ev["end"] - 1), ev["end"])
-                else:
-                    span = (ev["start"], ev["start"] + 1)
-                out.setdefault(finger, []).append((joint, *span))
+                out.setdefault(finger, []).append((joint, ev["start"], ev["end"]))
     return out
 
 
@@ -201,13 +199,17 @@ def wrist_directions(codes: Mapping[str, Any], side: str) -> set[str]:
             for e in evs}
 
 
-def is_still(codes: Mapping[str, Any], side: str) -> bool:
-    """True when a hand has no change of flexion or spacing, no wrist translation and no thumb contact."""
+def moves(codes: Mapping[str, Any], side: str) -> bool:
+    """True when a hand changes a flexion or spacing state or translates its wrist."""
     hand = codes[f"{side}_hand_events"]
     changes = any("start_des" in e for group in ("finger_flexing", "finger_spacing")
                   for evs in hand.get(group, {}).values() for e in evs)
-    return not changes and not any(hand.get("wrist_trajectory", {}).values()) \
-        and not any(hand.get("finger_tip_contact", {}).values())
+    return changes or any(hand.get("wrist_trajectory", {}).values())
+
+
+def is_still(codes: Mapping[str, Any], side: str) -> bool:
+    """True when a hand neither moves (:func:`moves`) nor makes a thumb contact."""
+    return not moves(codes, side) and not any(codes[f"{side}_hand_events"].get("finger_tip_contact", {}).values())
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -276,7 +278,7 @@ _FRAGMENT = _NP | {"then", "later", "again", "also", "afterwards", "finally", "n
                    "around", "during", "briefly", "with", "early", "mid", "sequence", "clip", "start", "end",
                    "beginning", "first", "second", "last", "final", "instead", "one", "after", "another", "by",
                    "turn", "-", "\u2013", "(", ")", "'", "until", "near", "towards", "toward", "midway", "halfway",
-                   "through", "whole", "entire", "shortly", "moment", "moments", "later", "on"}
+                   "through", "whole", "entire", "shortly", "moment", "moments"}
 _TOKEN_RE = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[^\sa-z\d]")
 _BOUNDARY = frozenset({".", ";", ":", "!", "?"})
 
@@ -549,6 +551,8 @@ def _covers(claim: Claim, contact: Contact) -> bool:
         return False
     if contact.kind == "palm_palm":
         return claim.palm_pair or (bool(claim.palms) and not claim.fingers) or not claim.parts
+    if claim.palm_pair:
+        return False
     named = [(s, f) for s, f in claim.fingers]
     if named:
         return any(p == f and _side_ok(s, cs) for s, f in named for cs, p in contact.parts)
@@ -622,7 +626,7 @@ def _hand_text_problems(codes: Mapping[str, Any], side: str, text: str) -> list[
                 problems.append(Problem("wrong_hand", f"the {side} text moves the wrist {d}, which only the "
                                         f"{other} hand does: '{clause.text}'", field))
     still = any(t in STILL_WORDS for c in clauses for t in c.tokens)
-    if still and not any_motion and is_still(codes, other) and not is_still(codes, side):
+    if still and not any_motion and is_still(codes, other) and moves(codes, side):
         problems.append(Problem("wrong_hand", f"the {side} text says the hand holds still, but only the {other} "
                                 "hand does", field))
     return problems
