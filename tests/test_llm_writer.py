@@ -53,7 +53,7 @@ def expected(i: int):
 def test_prompt_version_pins_the_prompt_text():
     """Any edit to the prompt (rules or examples) must come with a new PROMPT_VERSION (it keys the cache)."""
     digest = hashlib.sha256(prompt.SYSTEM_PROMPT.encode()).hexdigest()
-    pinned = ("handx-annotate-v1", "5789a59f7d2fd7934454a8d8c6c18fecd0e4e2ba06b882ce2bac8d5d8dab0189")
+    pinned = ("handx-annotate-v2", "5750b2b17f95f542ed4960e15de104bb9227f6a75477d05d23112fc8b0072663")
     assert (prompt.PROMPT_VERSION, digest) == pinned, f"prompt changed: bump PROMPT_VERSION and pin sha256 {digest}"
 
 
@@ -372,3 +372,13 @@ def test_closing_the_results_early_cancels_clips_not_started():
         results.close()
         assert first.error is None
         assert writer.requests_sent <= 2  # the finished clip and at most the one already in flight
+
+
+def test_few_shot_examples_pass_the_faithfulness_check():
+    """The prompt's own examples must obey its rules, as the verifier reads them."""
+    from handx.annotate.base import Description
+    from handx.annotate.verify import verify_all
+
+    for example in prompt.EXAMPLES:
+        codes, annotations = example if isinstance(example, tuple) else (example["codes"], example["annotations"])
+        assert verify_all(codes, [Description(**a) for a in annotations]) == []

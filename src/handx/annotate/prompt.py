@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-PROMPT_VERSION = "handx-annotate-v1"
+PROMPT_VERSION = "handx-annotate-v2"
 
 _T = 60  # frames in each worked example (2 s at 30 fps)
 
@@ -210,7 +210,8 @@ def _example_busy_fingers() -> tuple[dict[str, Any], list[dict[str, str]]]:
     }
     annotations = [
         {"left": "The index and middle fingers curl fully into the palm and straighten again, twice.",
-         "right": "Mid-sequence the thumb touches the index fingertip, then the middle fingertip.",
+         "right": "The ring and little knuckles stay hyperextended throughout. Mid-sequence the thumb touches the "
+                  "index fingertip, then the middle fingertip.",
          "two_hands_relation": "The hands stay apart, the right hand beside the left and rising above it at the "
                                "end."},
         {"left": "The left hand quickly closes and opens its index and middle fingers two times.",
