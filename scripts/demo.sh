@@ -2,7 +2,8 @@
 # The handx demo: the pipeline that exists so far, on the embedded defaults.
 #   1. synthesise two-hand clips with ground-truth programs and texts;
 #   2. import the real captures in ../shared/data when present (BVH, Leap Motion, MediaPipe);
-#   3. filter by quality and intensity, split, and summarise.
+#   3. filter by quality and intensity, split, and summarise;
+#   4. extract motion codes and write five descriptions per clip with the offline template writer.
 # Re-running resumes: finished steps add nothing.
 set -euo pipefail
 out=${DEMO_OUT:-outputs/demo}
@@ -18,6 +19,18 @@ if [ -d "$shared" ]; then
   handx data import "$shared/leap" --format leap --out "$out/real" --no-progress
   handx data import "$shared/mediapipe" --format mediapipe --out "$out/real" --no-progress
   handx data info "$out/real"
+  echo "== motion codes and descriptions for the real captures"
+  handx annotate "$out/real" --writer template --no-progress
+  python - "$out/real" <<'PY'
+import sys
+from handx.io.store import Store
+store = Store(sys.argv[1])
+record = store.records[0]
+print(f"{record.id}:")
+for key in ("left", "right", "two_hands_relation"):
+    print(f"  {key}: {record.texts[key][0]}")
+    print(f"  {key} (detailed): {record.texts[key][4]}")
+PY
 else
   echo "== $shared not found: skipping the real-capture import"
 fi

@@ -102,7 +102,7 @@ def best_windows(x: np.ndarray, spec: SegmentSpec, fps: float = FPS) -> np.ndarr
     qualifying j per start i is a ``maximum.reduceat`` over each start's run of pairs.
     """
     n, t = x.shape
-    counts = np.int16 if t < 32767 else np.int64
+    counts = np.int8 if t < 127 else (np.int16 if t < 32767 else np.int64)
     velocity = np.zeros_like(x)
     velocity[:, 1:] = np.diff(x, axis=1)  # the sign of v(t) = (x(t) − x(t−1))·fps, v(0) = 0
     nonneg = np.concatenate([np.zeros((n, 1), counts), np.cumsum(velocity >= 0, axis=1, dtype=counts)], 1)
