@@ -95,9 +95,10 @@ def local_coordinates(hand: np.ndarray) -> np.ndarray:
     rel = hand - hand[..., WRIST:WRIST + 1, :]  # (..., 21, 3)
     # rel @ Rᵀ written out component by component: much faster than a tiny matmul per frame
     rx, ry, rz = rel[..., 0], rel[..., 1], rel[..., 2]  # (..., 21)
-    axes = [rx * rotation[..., k, 0, None] + ry * rotation[..., k, 1, None] + rz * rotation[..., k, 2, None]
-            for k in range(3)]
-    return np.stack(axes, axis=-1)  # (..., 21, 3)
+    out = np.empty_like(rel)
+    for k in range(3):
+        out[..., k] = rx * rotation[..., k, 0, None] + ry * rotation[..., k, 1, None] + rz * rotation[..., k, 2, None]
+    return out  # (..., 21, 3)
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
