@@ -4,8 +4,8 @@ HandX texts repeat heavily across epochs (five variants per branch per clip, DES
 is frozen (handx-reference.md §4.2), so each string is encoded once and its unpadded ``(L_i, D)`` features are
 kept on the CPU. A batch is rebuilt by padding, giving the same features as the wrapped encoder.
 
-Memory: about ``L_i · D · 4`` bytes per entry, e.g. 25 KB for a 16-token MiniLM text, so 100,000 entries take
-up to about 2.5 GB. Lower ``max_items`` to bound it.
+Memory: about ``L_i · D · 4`` bytes per entry, e.g. 25 KB for a 16-token MiniLM text, so 100,000 entries would take
+up to about 2.5 GB; the default of 20,000 entries stays near 0.5 GB. Lower ``max_items`` to bound it further.
 """
 
 from __future__ import annotations
