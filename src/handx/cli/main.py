@@ -7,7 +7,7 @@ import logging
 import sys
 
 from handx import __version__
-from handx.cli import annotate, data
+from handx.cli import annotate, data, train
 from handx.errors import HandxInputError
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     data.register(groups)
     annotate.register(groups)
+    train.register(groups)
     return parser
 
 

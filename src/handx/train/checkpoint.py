@@ -1,0 +1,108 @@
+"""Self-describing training runs: config JSON beside safetensors weights, atomic checkpoints, exact resume.
+
+Layout of a run directory::
+
+    config.json                      everything needed to rebuild the model: model config, normalisation
+                                     statistics, text encoder, noise schedule, training settings
+    checkpoints/step-00000500/       model.safetensors, ema.safetensors, optimizer.pt, state.json
+    latest                           the name of the newest complete checkpoint
+    metrics.jsonl                    one JSON line per logged step
+
+A checkpoint is written to a temporary directory and renamed into place, then ``latest`` is replaced
+atomically, so an interrupted save never leaves a half checkpoint behind. Loading never unpickles arbitrary
+objects: weights are safetensors and the optimiser state is read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from handx.errors import HandxInputError
+from handx.io.atomic import atomic_open, write_json
+
+CONFIG = "config.json"
+LATEST = "latest"
+FORMAT = "handx-run"
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: weights, EMA weights, optimiser state (may be None) and the step it ended."""
+
+    step: int
+    model: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor]
+    optimizer: dict[str, Any] | None
+    state: dict[str, Any]
+
+
+def read_config(run: str | os.PathLike) -> dict[str, Any]:
+    path = Path(run) / CONFIG
+    if not path.is_file():
+        raise HandxInputError(run, f"not a handx run: {CONFIG} not found")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if config.get("format") != FORMAT:
+        raise HandxInputError(path, f"format is {config.get('format')!r}, expected {FORMAT!r}")
+    return config
+
+
+def write_config(run: str | os.PathLike, config: dict[str, Any]) -> None:
+    write_json(Path(run) / CONFIG, {"format": FORMAT, "version": 1, **config})
+
+
+def latest_checkpoint(run: str | os.PathLike) -> Path | None:
+    pointer = Path(run) / LATEST
+    if not pointer.is_file():
+        return None
+    path = Path(run) / "checkpoints" / pointer.read_text().strip()
+    return path if path.is_dir() else None
+
+
+def _state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+
+
+def save_checkpoint(run: str | os.PathLike, step: int, model: torch.nn.Module, ema: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None, state: dict[str, Any], keep: int = 3) -> Path:
+    """Write ``checkpoints/step-NNNNNNNN`` atomically and point ``latest`` at it; keep the newest ``keep``."""
+    folder = Path(run) / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:08d}"
+    tmp = folder / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file(_state_dict(model), os.fspath(tmp / "model.safetensors"))
+    save_file(_state_dict(ema), os.fspath(tmp / "ema.safetensors"))
+    if optimizer is not None:
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    write_json(tmp / "state.json", {"step": step, **state})
+    final = folder / name
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    with atomic_open(Path(run) / LATEST, "w") as handle:
+        handle.write(name + "\n")
+    for old in sorted(p for p in folder.glob("step-*") if p.is_dir())[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path: str | os.PathLike, *, optimizer: bool = True) -> Checkpoint:
+    """Load a checkpoint directory (weights as safetensors, optimiser with ``weights_only=True``)."""
+    path = Path(path)
+    try:
+        state = json.loads((path / "state.json").read_text())
+        model = load_file(os.fspath(path / "model.safetensors"))
+        ema = load_file(os.fspath(path / "ema.safetensors"))
+        opt = (torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+               if optimizer and (path / "optimizer.pt").exists() else None)
+    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        raise HandxInputError(path, f"unreadable checkpoint ({exc})") from exc
+    return Checkpoint(int(state["step"]), model, ema, opt, state)
