@@ -58,6 +58,15 @@ class TextMotionData:
     def __len__(self) -> int:
         return len(self.items)
 
+    def unique_texts(self) -> list[str]:
+        """Every distinct text of the items, in first-seen order (to encode once before training)."""
+        records = self.store.records
+        seen: dict[str, None] = {}
+        for c, v in self.items:
+            for key in BRANCHES:
+                seen.setdefault(records[int(c)].texts[key][int(v)], None)
+        return list(seen)
+
     def fit_stats(self, batch_size: int = 1024) -> FeatureStats:
         """Normalisation statistics over every frame of every training clip (reference §1.5)."""
         def batches() -> Iterator[np.ndarray]:

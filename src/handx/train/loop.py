@@ -121,6 +121,26 @@ def encode_texts(encoder: TextEncoder, texts: tuple[list[str], list[str], list[s
     return tokens.to(device), mask.to(device)
 
 
+@torch.no_grad()
+def evaluate_loss(model: torch.nn.Module, x0: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, *,
+                  timesteps: int = 8, seed: int = 0) -> float:
+    """Mean diffusion loss of ``model`` on clean features ``x0`` ``(B, T, 168)`` over a fixed grid of
+    ``timesteps`` noise levels (evenly spaced over the schedule) and fixed noise: comparable across training."""
+    alphas_cumprod = torch.cumprod(1 - cosine_betas(NUM_TRAIN_STEPS), 0).to(x0.device, torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for t_value in torch.linspace(0, NUM_TRAIN_STEPS - 1, timesteps).long().tolist():
+        t = torch.full((x0.shape[0],), t_value, dtype=torch.long, device=x0.device)
+        noise = torch.randn(x0.shape, generator=gen).to(x0.device)
+        a = alphas_cumprod[t_value]
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        total += float(diffusion_loss(x0, model(x_t, t, tokens, mask, None).float()).total)
+    model.train(was_training)
+    return total / timesteps
+
+
 def _step_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2**63)
 
@@ -151,6 +171,11 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
                                "text_encoder": cfg.text_encoder, "schedule": {"kind": "cosine",
                                                                               "steps": NUM_TRAIN_STEPS},
                                "train": dataclasses.asdict(cfg)})
+
+    texts = data.unique_texts()
+    if len(texts) <= encoder.max_items:  # the text encoder is frozen: encode every text once, in large batches
+        for lo in tqdm(range(0, len(texts), 256), desc="encode texts", disable=not (progress and dist.main)):
+            encoder.encode(texts[lo:lo + 256])
 
     # ---- model, EMA, optimiser (restored on resume)
     torch.manual_seed(cfg.seed)
