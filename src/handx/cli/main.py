@@ -7,7 +7,7 @@ import logging
 import sys
 
 from handx import __version__
-from handx.cli import annotate, data, train
+from handx.cli import annotate, data, generate, train
 from handx.errors import HandxInputError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.register(groups)
     annotate.register(groups)
     train.register(groups)
+    generate.register(groups)
     return parser
 
 

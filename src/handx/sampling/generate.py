@@ -1,0 +1,233 @@
+"""Text (and constraints) → two-hand motion with a trained diffusion run (reference §4, §5).
+
+``Generator.load(run)`` rebuilds the denoiser from the run's ``config.json`` only (never from today's defaults)
+with the EMA weights of its newest checkpoint, and ``generate(request)`` samples ``(K, T, 2, 21, 3)`` joints in
+metres: DDIM with few steps by default, 1000-step ancestral DDPM on request, classifier-free guidance with the
+learned null text per branch, and any conditioning mode of reference §5 by inpainting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from handx.errors import HandxInputError
+from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
+from handx.models.representation import FeatureStats, decode, encode
+from handx.motion import validate_clip
+from handx.sampling import modes
+from handx.sampling.ddim import DDIMScheduler
+from handx.sampling.ddpm import DDPMScheduler
+from handx.sampling.inpaint import Inpainting
+from handx.sampling.loop import sample, sample_long
+from handx.text import CachedTextEncoder, TextEncoder, load_text_encoder
+from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config
+
+MODES = ("left-hand", "right-hand", "wrists", "inbetween", "keyframes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Texts3:
+    """One description triplet."""
+
+    left: str
+    right: str
+    relation: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """A conditioning mode (reference §5) with the motion that supplies the constrained values.
+
+    ``motion`` is a ``(T, 2, 21, 3)`` clip in metres (T = the window length). ``mode``: ``left-hand`` /
+    ``right-hand`` (the given hand is kept, the other reacts), ``wrists`` (both wrist paths), ``inbetween``
+    (first and last ``k`` frames), ``keyframes`` (the listed ``frames``, all joints; a contact keyframe is a
+    keyframe at a contact frame). ``hard`` masks reproduce the values exactly; soft masks follow the reference
+    ramp.
+    """
+
+    mode: str
+    motion: np.ndarray
+    frames: tuple[int, ...] = ()
+    k: int = 10
+    hard: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"Condition.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "keyframes" and not self.frames:
+            raise ValueError("Condition.frames must list at least one frame for mode 'keyframes'")
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateRequest:
+    """What to generate: ``num`` samples for ``texts`` (one triplet per segment; several for a long take of
+    ``length`` frames), with the sampler settings."""
+
+    texts: tuple[Texts3, ...]
+    num: int = 1
+    sampler: str = "ddim"
+    steps: int = 50
+    guidance: float = 2.5
+    seed: int = 0
+    length: int | None = None
+    overlap: int = 10
+    condition: Condition | None = None
+
+    def __post_init__(self) -> None:
+        if not self.texts:
+            raise ValueError("GenerateRequest.texts needs at least one triplet")
+        if self.sampler not in ("ddim", "ddpm"):
+            raise ValueError(f"GenerateRequest.sampler must be 'ddim' or 'ddpm', got {self.sampler!r}")
+        if self.num < 1 or self.steps < 1:
+            raise ValueError(f"GenerateRequest.num and steps must be >= 1, got {self.num}, {self.steps}")
+        if self.guidance < 0:
+            raise ValueError(f"GenerateRequest.guidance must be >= 0, got {self.guidance}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Generated:
+    """Generated motion: ``joints`` float32 ``(K, T, 2, 21, 3)`` metres, right wrist at the origin at frame 0, or,
+    with a condition, in the condition motion's frame (so constrained joints are where the condition put them)."""
+
+    joints: np.ndarray
+    request: GenerateRequest
+
+    def settings(self) -> dict[str, Any]:
+        r = self.request
+        return {"sampler": r.sampler, "steps": r.steps, "guidance": r.guidance, "seed": r.seed, "num": r.num,
+                "length": int(self.joints.shape[1]), "mode": r.condition.mode if r.condition else "text"}
+
+
+class Generator:
+    """A loaded diffusion run ready to sample."""
+
+    def __init__(self, model: TrebleDenoiser, config: DiffusionConfig, stats: FeatureStats, encoder: TextEncoder,
+                 device: torch.device):
+        self.model = model.eval()
+        self.config = config
+        self.stats = stats
+        self.encoder = CachedTextEncoder(encoder)
+        self.device = device
+
+    @classmethod
+    def load(cls, run: str | os.PathLike, *, checkpoint: str | os.PathLike | None = None, ema: bool = True,
+             device: str = "cpu", text_encoder: TextEncoder | None = None) -> "Generator":
+        saved = read_config(run)
+        if saved.get("kind") != "diffusion":
+            raise HandxInputError(run, f"not a diffusion run (kind {saved.get('kind')!r})")
+        path = Path(checkpoint) if checkpoint else latest_checkpoint(run)
+        if path is None:
+            raise HandxInputError(run, "no checkpoint yet (train first: handx train diffusion)")
+        config = DiffusionConfig.from_json(saved["model"])
+        model = TrebleDenoiser(config)
+        ckpt = load_checkpoint(path, optimizer=False)
+        model.load_state_dict(ckpt.ema if ema else ckpt.model)
+        encoder = text_encoder or load_text_encoder(saved.get("text_encoder", "minilm"), device=device)
+        if encoder.dim != config.text_dim:
+            raise HandxInputError(run, f"text encoder gives {encoder.dim}-d features, the model expects "
+                                       f"{config.text_dim}")
+        dev = torch.device(device)
+        return cls(model.to(dev), config, FeatureStats.from_json(saved["stats"]), encoder, dev)
+
+    def _text(self, triplet: Texts3, num: int) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = [self.encoder.encode([t] * num) for t in (triplet.left, triplet.right, triplet.relation)]
+        length = max(f.tokens.shape[1] for f in feats)
+        tokens = torch.stack([torch.nn.functional.pad(f.tokens, (0, 0, 0, length - f.tokens.shape[1]))
+                              for f in feats])  # (3, K, L, D)
+        mask = torch.stack([torch.nn.functional.pad(f.mask, (0, length - f.mask.shape[1])) for f in feats])
+        return tokens.to(self.device), mask.to(self.device)
+
+    def _denoiser(self, tokens: torch.Tensor, mask: torch.Tensor):
+        drop_all = torch.ones(tokens.shape[:2], dtype=torch.bool, device=self.device)  # (3, K)
+
+        @torch.no_grad()
+        def denoise(x_t: torch.Tensor, t: torch.Tensor, conditional: bool) -> torch.Tensor:
+            return self.model(x_t, t, tokens, mask, None if conditional else drop_all)
+
+        return denoise
+
+    def _scheduler(self, request: GenerateRequest):
+        return DDIMScheduler() if request.sampler == "ddim" else DDPMScheduler()
+
+    def _condition(self, condition: Condition, num: int) -> Inpainting:
+        motion = validate_clip(condition.motion, item="condition motion")
+        if motion.shape[0] != self.config.frames:
+            raise HandxInputError(None, f"condition motion has {motion.shape[0]} frames, the model makes "
+                                        f"{self.config.frames}")
+        values = torch.from_numpy(self.stats.normalize(encode(motion[None].astype(np.float64))[0])).float()
+        values = values.expand(num, -1, -1).contiguous()  # (K, T, 168)
+        builders = {
+            "left-hand": lambda: modes.hand_reaction(values, "left", hard=condition.hard),
+            "right-hand": lambda: modes.hand_reaction(values, "right", hard=condition.hard),
+            "wrists": lambda: modes.wrist_trajectories(values, hard=condition.hard),
+            "inbetween": lambda: modes.inbetween(values, condition.k, hard=condition.hard),
+            "keyframes": lambda: modes.keyframes(values, condition.frames, hard=condition.hard),
+        }
+        return builders[condition.mode]()
+
+    def _decode(self, features: torch.Tensor, centre: np.ndarray | None) -> np.ndarray:
+        denorm = self.stats.denormalize(features.detach().cpu().numpy().astype(np.float64))
+        return np.asarray(decode(denorm, centre), dtype=np.float32)  # (K, T, 2, 21, 3)
+
+    def generate(self, request: GenerateRequest) -> Generated:
+        """Sample ``request.num`` motions (see :class:`GenerateRequest`)."""
+        gen = torch.Generator().manual_seed(request.seed)
+        window = self.config.frames
+        shape = (request.num, window, self.config.features)
+        scheduler = self._scheduler(request)
+        length = request.length or window * len(request.texts) - request.overlap * (len(request.texts) - 1)
+        if length <= window and len(request.texts) == 1:
+            tokens, mask = self._text(request.texts[0], request.num)
+            inpainting = self._condition(request.condition, request.num) if request.condition else None
+            x0 = sample(self._denoiser(tokens, mask), shape, scheduler, num_steps=request.steps,
+                        guidance_scale=request.guidance, inpainting=inpainting, generator=gen, device=self.device)
+            centre = None
+            if request.condition is not None:  # in the condition motion's frame: constrained joints match it
+                centre = encode(validate_clip(request.condition.motion)[None].astype(np.float64))[1]
+                centre = np.broadcast_to(centre, (request.num, 3))
+            return Generated(self._decode(x0[:, :length], centre), request)
+        if request.condition is not None:
+            raise HandxInputError(None, "conditioning modes apply to one window; long takes chain windows by "
+                                        "their overlap instead")
+        segments = _split_length(length, len(request.texts))
+        texts = [self._text(t, request.num) for t in request.texts]
+
+        def sample_window(inpainting: Inpainting | None, s: int) -> torch.Tensor:
+            return sample(self._denoiser(*texts[s]), shape, scheduler, num_steps=request.steps,
+                          guidance_scale=request.guidance, inpainting=inpainting, generator=gen,
+                          device=self.device)
+
+        x0 = sample_long(sample_window, segments, window=window, overlap=request.overlap)
+        return Generated(self._decode(x0, None), request)
+
+
+def _split_length(length: int, parts: int) -> list[int]:
+    base, extra = divmod(length, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def save_npz(path: str | os.PathLike, generated: Generated, *, extra: dict[str, Any] | None = None) -> None:
+    """Write ``joints`` ``(K, T, 2, 21, 3)``, the texts and the settings (JSON) to an ``.npz`` (no pickles)."""
+    import json
+
+    from handx.io.atomic import atomic_open
+
+    texts = generated.request.texts
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, joints=generated.joints,
+                 left=np.array([t.left for t in texts]), right=np.array([t.right for t in texts]),
+                 two_hands_relation=np.array([t.relation for t in texts]),
+                 settings=np.array(json.dumps({**generated.settings(), **(extra or {})})))
+
+
+def triplets(left: Sequence[str], right: Sequence[str], relation: Sequence[str]) -> tuple[Texts3, ...]:
+    if not (len(left) == len(right) == len(relation)):
+        raise ValueError("give as many --left as --right and --relation texts (one triplet per segment)")
+    return tuple(Texts3(a, b, c) for a, b, c in zip(left, right, relation))
