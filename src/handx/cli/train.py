@@ -27,7 +27,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
     p.add_argument("--save-every", type=int, default=500, help="steps between checkpoints (default 500)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--split", default="train", help="store split to train on when the store has splits")
+    p.add_argument("--split", default="train",
+                   help="store split to train on when the store has splits ('none': every clip)")
     p.add_argument("--text-encoder", default="minilm", help="minilm (offline default) or hf:<local model path>")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -39,7 +40,7 @@ def _train_diffusion(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(data=str(args.data), out=str(args.out), preset=args.preset, steps=args.steps,
                       batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, save_every=args.save_every,
-                      seed=args.seed, split=args.split, text_encoder=args.text_encoder, device=args.device)
+                      seed=args.seed, split=None if args.split == "none" else args.split, text_encoder=args.text_encoder, device=args.device)
     result = train_diffusion(cfg, progress=not args.no_progress)
     print(f"trained to step {result.step} in {result.run}"
           + (f" (last loss {result.last_loss:.4f})" if result.last_loss is not None else ""))

@@ -145,9 +145,12 @@ def _step_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2**63)
 
 
-def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: TextEncoder | None = None
-                    ) -> TrainResult:
-    """Train (or resume) a diffusion run in ``cfg.out``; returns where it stopped."""
+def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: TextEncoder | None = None,
+                    model_config: DiffusionConfig | None = None) -> TrainResult:
+    """Train (or resume) a diffusion run in ``cfg.out``; returns where it stopped.
+
+    ``model_config`` replaces the preset named in ``cfg`` for a new run (its text width is set from the encoder).
+    """
     dist = _setup_distributed(cfg.device)
     if cfg.batch_size % dist.world:
         raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over {dist.world} processes")
@@ -162,7 +165,7 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
         model_cfg = DiffusionConfig.from_json(saved["model"])
         stats = FeatureStats.from_json(saved["stats"])
     else:
-        model_cfg = dataclasses.replace(DiffusionConfig.preset(cfg.preset), text_dim=encoder.dim,
+        model_cfg = dataclasses.replace(model_config or DiffusionConfig.preset(cfg.preset), text_dim=encoder.dim,
                                         cond_drop=cfg.cond_drop)
         stats = data.fit_stats()
         if dist.main:
