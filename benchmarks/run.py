@@ -169,6 +169,14 @@ def bench_codes(n: int = 2048, n_naive: int = 40) -> dict:
     return json.loads(result.stdout)
 
 
+def bench_diffusion() -> dict:
+    """CPU figures from benchmarks/diffusion.py (GPU figures are added by running it on a GPU machine)."""
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diffusion.py"), "--device", "cpu",
+                             "--clips", "4", "--ddpm-steps", "20", "--train-steps", "3"],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -258,6 +266,29 @@ def _render_codes(cod: dict) -> list[str]:
     ]
 
 
+def _render_diffusion(cpu: dict, gpu: dict | None) -> list[str]:
+    rows = [("CPU (this machine, fp32)", cpu)] + ([(f"GPU: {gpu['device']} (bf16 autocast)", gpu)] if gpu else [])
+    lines = [
+        "## Diffusion generator",
+        "",
+        "`benchmarks/diffusion.py`, the `base` preset (12 × 512, 38.8 M parameters), classifier-free guidance 2.5",
+        "(two denoiser passes per step), random text features of the encoder's width (the frozen encoder's features",
+        "are cached, so it is not part of the per-step cost). DDPM's steps cost what DDIM's do; on CPU DDPM-1000 is",
+        "timed on its first steps and scaled to 1000 (the step count measured is in the table). Training throughput",
+        "is the network step (forward, loss, backward, clipping, AdamW, EMA) on random batches.",
+        "",
+        "| device | clips per call | DDIM-50 s/clip | DDPM-1000 s/clip | ratio | DDPM steps timed | train tiny samples/s "
+        "(batch) | train base samples/s (batch) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['clips']} | {r['ddim50_s_per_clip']:.3f} | {r['ddpm1000_s_per_clip']:.3f} | "
+                     f"{r['ddpm1000_s_per_clip'] / r['ddim50_s_per_clip']:.1f}× | {r['ddpm_measured_steps']} | "
+                     f"{r['train_tiny_samples_per_s']:,.0f} ({r['train_batch']['tiny']}) | "
+                     f"{r['train_base_samples_per_s']:,.1f} ({r['train_batch']['base']}) |")
+    return lines + [""]
+
+
 def render(results: dict) -> str:
     lines = [
         "# Benchmarks",
@@ -271,10 +302,12 @@ def render(results: dict) -> str:
                          ("codes", _render_codes)):
         if key in results:
             lines += section(results[key])
+    if "diffusion" in results:
+        lines += _render_diffusion(results["diffusion"], results.get("diffusion_gpu"))
     return "\n".join(lines)
 
 
-SECTIONS = ("import", "read", "synth", "codes")
+SECTIONS = ("import", "read", "synth", "codes", "diffusion")
 
 
 def main() -> int:
@@ -313,6 +346,9 @@ def main() -> int:
         if "codes" in only:
             results["codes"] = bench_codes()
             print(json.dumps(results["codes"]), flush=True)
+        if "diffusion" in only:
+            results["diffusion"] = bench_diffusion()
+            print(json.dumps(results["diffusion"]), flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)

@@ -3,7 +3,8 @@
 #   1. synthesise two-hand clips with ground-truth programs and texts;
 #   2. import the real captures in ../shared/data when present (BVH, Leap Motion, MediaPipe);
 #   3. filter by quality and intensity, split, and summarise;
-#   4. extract motion codes and write five descriptions per clip with the offline template writer.
+#   4. extract motion codes and write five descriptions per clip with the offline template writer;
+#   5. train a tiny diffusion generator on the synthetic clips and generate from text, then with a fixed hand.
 # Re-running resumes: finished steps add nothing.
 set -euo pipefail
 out=${DEMO_OUT:-outputs/demo}
@@ -40,4 +41,20 @@ handx data filter "$out/synth" --out "$out/synth-filtered" --no-progress
 handx data split "$out/synth-filtered" --test 0.1 --by clip
 handx data info "$out/synth-filtered"
 handx data export "$out/synth-filtered" --split test --out "$out/test_can_pos_all_wotextfeat.npz" --no-progress
+echo "== train a tiny text-to-motion diffusion model (resumes if run before)"
+handx train diffusion --data "$out/synth-filtered" --out "$out/run-tiny" --preset tiny --steps 300 \
+    --batch-size 32 --save-every 100 --no-progress
+handx generate --ckpt "$out/run-tiny" --left "The left hand closes into a fist." \
+    --right "The right index finger points forward." --relation "The hands act independently." \
+    --num 2 --steps 25 --out "$out/generated.npz"
+python - "$out" <<'PY'
+import sys
+import numpy as np
+from handx.io.store import Store
+out = sys.argv[1]
+np.save(f"{out}/condition.npy", np.asarray(Store(f"{out}/synth-filtered").motion(0)))
+PY
+handx generate --ckpt "$out/run-tiny" --left "The left hand holds its pose." \
+    --right "The right hand opens and closes." --relation "The hands stay apart." \
+    --condition "$out/condition.npy" --mode left-hand --steps 25 --out "$out/reaction.npz"
 echo "== demo outputs are in $out"
