@@ -42,8 +42,8 @@ handx data split "$out/synth-filtered" --test 0.1 --by clip
 handx data info "$out/synth-filtered"
 handx data export "$out/synth-filtered" --split test --out "$out/test_can_pos_all_wotextfeat.npz" --no-progress
 echo "== train a tiny text-to-motion diffusion model (resumes if run before)"
-handx train diffusion --data "$out/synth-filtered" --out "$out/run-tiny" --preset tiny --steps 300 \
-    --batch-size 32 --save-every 100 --no-progress
+handx train diffusion --data "$out/synth-filtered" --out "$out/run-tiny" --preset tiny --steps 200 \
+    --batch-size 16 --save-every 100 --no-progress
 handx generate --ckpt "$out/run-tiny" --left "The left hand closes into a fist." \
     --right "The right index finger points forward." --relation "The hands act independently." \
     --num 2 --steps 25 --out "$out/generated.npz"

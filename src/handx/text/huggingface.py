@@ -78,6 +78,8 @@ def _load_uncached(source: str, device: torch.device) -> tuple[Any, torch.nn.Mod
         import transformers
         from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_ENCODING_MAPPING
 
+        transformers.utils.logging.disable_progress_bar()  # a per-load bar on the console helps nobody
+
         log.info("loading text encoder %s on %s (local files only)", source, device)
         try:
             config = transformers.AutoConfig.from_pretrained(source, local_files_only=True)
