@@ -131,6 +131,7 @@ class FakeChatServer:
                     server.calls.append(Call(clip, self.path, dict(self.headers.items()), body))
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                self._in_flight = True
                 try:
                     if server.delay_s:
                         time.sleep(server.delay_s)
@@ -141,6 +142,13 @@ class FakeChatServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout); nothing to answer
                 finally:
+                    self._release()
+
+            def _release(self) -> None:
+                """The request stops counting as in flight once its answer starts going out: the client may send
+                its next request as soon as it has read the answer, before this thread finishes."""
+                if getattr(self, "_in_flight", False):
+                    self._in_flight = False
                     with server._lock:
                         server.in_flight -= 1
 
@@ -175,6 +183,7 @@ class FakeChatServer:
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
+                self._release()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
