@@ -24,8 +24,7 @@ from tqdm import tqdm
 
 from handx.annotate.base import DescriptionWriter, WriteRequest, codes_hash, to_texts
 from handx.features.codes import motion_codes_batch
-from handx.io.importer import write_report
-from handx.io.store import ClipRecord, Store, rewrite_records
+from handx.io.store import ClipRecord, Store, rewrite_records, write_report
 
 log = logging.getLogger(__name__)
 

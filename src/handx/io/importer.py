@@ -19,8 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from handx.errors import HandxInputError
-from handx.io.atomic import write_json
-from handx.io.store import Store, StoreWriter, command_line, write_splits
+from handx.io.store import Store, StoreWriter, command_line, write_report, write_splits
 from handx.motion import WINDOW, Sequence, Window, iter_windows
 
 log = logging.getLogger(__name__)
@@ -179,15 +178,6 @@ def _merge_splits(out: str | os.PathLike, new: dict[str, list[str]]) -> None:
         seen = set(merged.get(name, ()))
         merged.setdefault(name, []).extend(i for i in ids if i not in seen)
     write_splits(out, merged, how={"method": "source", "note": "splits named by the HandX release files"})
-
-
-def write_report(out: str | os.PathLike, kind: str, data: dict[str, Any]) -> Path:
-    folder = Path(out) / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    n = len(list(folder.glob(f"{kind}-*.json")))
-    path = folder / f"{kind}-{n:04d}.json"
-    write_json(path, data)
-    return path
 
 
 def iter_sequences(fmt: str, paths: Iterable[str | os.PathLike]) -> Iterator[Sequence]:

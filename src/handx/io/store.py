@@ -401,6 +401,16 @@ def write_splits(root: str | os.PathLike, splits: Mapping[str, list[str]], *, ho
     write_json(Path(root) / SPLITS, {"how": dict(how), "splits": {k: list(v) for k, v in splits.items()}})
 
 
+def write_report(out: str | os.PathLike, kind: str, data: dict[str, Any]) -> Path:
+    """Write ``<store>/reports/<kind>-NNNN.json`` (what a job did, skipped and why); returns its path."""
+    folder = Path(out) / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(list(folder.glob(f"{kind}-*.json")))
+    path = folder / f"{kind}-{n:04d}.json"
+    write_json(path, data)
+    return path
+
+
 def command_line() -> str:
     """The command that is running, for the manifest's history."""
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])

@@ -19,8 +19,7 @@ from tqdm import tqdm
 from handx.features.contacts import contact_frames, contact_stats
 from handx.features.quality import QualityConfig, quality_stats, stats_record
 from handx.io.handx_npz import HandxNpzWriter, motion_entry
-from handx.io.importer import write_report
-from handx.io.store import Store, StoreWriter, command_line, write_splits
+from handx.io.store import Store, StoreWriter, command_line, write_report, write_splits
 from handx.motion import FPS, WINDOW, Texts
 
 log = logging.getLogger(__name__)
