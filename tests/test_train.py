@@ -76,6 +76,24 @@ def test_samples_are_closest_to_the_training_clip_of_their_own_texts(eight_clips
     assert hits >= 7, f"only {hits} of 8 samples are nearest to their own training clip"
 
 
+def test_generate_batch_agrees_with_generate_and_keeps_each_text(eight_clips, overfit_run):
+    store = Store(eight_clips)
+    generator = Generator.load(overfit_run, ema=False)
+    triplets = [Texts3(r.texts["left"][0], r.texts["right"][0], r.texts["two_hands_relation"][0])
+                for r in store.records]
+    same = generator.generate_batch([triplets[0]] * 3, steps=10, guidance=1.0, seed=5)
+    request = GenerateRequest(texts=(triplets[0],), num=3, steps=10, guidance=1.0, seed=5)
+    np.testing.assert_array_equal(same, generator.generate(request).joints)
+
+    batched = generator.generate_batch(triplets, steps=20, guidance=1.0, seed=0, batch_size=3)  # 3 batches
+    assert batched.shape == (8, 60, 2, 21, 3)
+    motions = np.stack([store.motion(i) for i in range(len(store))])
+    errors = np.linalg.norm(motions[None] - batched[:, None], axis=-1).mean(axis=(2, 3, 4))  # (sample, clip)
+    assert (errors.argmin(axis=1) == np.arange(8)).sum() >= 7
+    again = generator.generate_batch(triplets, steps=20, guidance=1.0, seed=0, batch_size=3)
+    np.testing.assert_array_equal(batched, again)
+
+
 def test_conditioning_modes_reproduce_hard_constraints(eight_clips, overfit_run):
     store = Store(eight_clips)
     generator = Generator.load(overfit_run)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from handx.errors import HandxInputError
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
@@ -137,7 +138,11 @@ class Generator:
         return cls(model.to(dev), config, FeatureStats.from_json(saved["stats"]), encoder, dev)
 
     def _text(self, triplet: Texts3, num: int) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = [self.encoder.encode([t] * num) for t in (triplet.left, triplet.right, triplet.relation)]
+        return self._texts([triplet] * num)
+
+    def _texts(self, batch: Sequence[Texts3]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One triplet per row → tokens ``(3, B, L, D)`` and mask ``(3, B, L)``."""
+        feats = [self.encoder.encode([getattr(t, key) for t in batch]) for key in ("left", "right", "relation")]
         length = max(f.tokens.shape[1] for f in feats)
         tokens = torch.stack([torch.nn.functional.pad(f.tokens, (0, 0, 0, length - f.tokens.shape[1]))
                               for f in feats])  # (3, K, L, D)
@@ -175,6 +180,31 @@ class Generator:
     def _decode(self, features: torch.Tensor, centre: np.ndarray | None) -> np.ndarray:
         denorm = self.stats.denormalize(features.detach().cpu().numpy().astype(np.float64))
         return np.asarray(decode(denorm, centre), dtype=np.float32)  # (K, T, 2, 21, 3)
+
+    def generate_batch(self, texts: Sequence[Texts3], *, sampler: str = "ddim", steps: int = 50,
+                       guidance: float = 2.5, seed: int = 0, batch_size: int = 64,
+                       progress: bool = False) -> np.ndarray:
+        """One window per triplet, many different triplets at once: ``(N, T, 2, 21, 3)`` float32 metres.
+
+        Used to generate for a whole test split (``handx eval``). Row i depends only on ``texts``, the settings,
+        ``seed`` and ``batch_size`` (rows are sampled in batches of ``batch_size`` with one generator seeded by
+        ``seed``), so the same call reproduces the same motions.
+        """
+        request = GenerateRequest(texts=tuple(texts), sampler=sampler, steps=steps, guidance=guidance, seed=seed)
+        if batch_size < 1:
+            raise ValueError(f"generate_batch: batch_size must be >= 1, got {batch_size}")
+        gen = torch.Generator().manual_seed(request.seed)
+        scheduler = self._scheduler(request)
+        out = []
+        for lo in tqdm(range(0, len(request.texts), batch_size), desc="generate", unit="batch",
+                       disable=not progress, leave=False):
+            chunk = request.texts[lo:lo + batch_size]
+            tokens, mask = self._texts(chunk)
+            shape = (len(chunk), self.config.frames, self.config.features)
+            x0 = sample(self._denoiser(tokens, mask), shape, scheduler, num_steps=request.steps,
+                        guidance_scale=request.guidance, generator=gen, device=self.device)
+            out.append(self._decode(x0, None))
+        return np.concatenate(out)
 
     def generate(self, request: GenerateRequest) -> Generated:
         """Sample ``request.num`` motions (see :class:`GenerateRequest`)."""
