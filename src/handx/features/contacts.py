@@ -42,8 +42,9 @@ def contact_labels(motion: np.ndarray) -> np.ndarray:
     motion = np.asarray(motion, dtype=np.float64)
     hands = np.moveaxis(motion, -3, -4)  # (..., 2, T, 21, 3)
     intra = signals.intra_tip_distances(hands) < INTRA_TIP_CONTACT  # (..., 2, 4, T)
-    _, tip_palm = signals.tip_palm_distances(motion)  # (..., 2, 5, T) minimum distance
-    _, palm_palm = signals.palm_palm_distance(motion)  # (..., T)
+    # beyond the thresholds a bounding-sphere bound stands in for the exact distance: the labels are unchanged
+    _, tip_palm = signals.tip_palm_distances(motion, far=TIP_PALM_CONTACT)  # (..., 2, 5, T) minimum distance
+    _, palm_palm = signals.palm_palm_distance(motion, far=PALM_PALM_CONTACT)  # (..., T)
     lead = motion.shape[:-4]
     columns = np.concatenate([
         intra.reshape(lead + (8, -1)),
