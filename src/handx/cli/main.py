@@ -7,7 +7,7 @@ import logging
 import sys
 
 from handx import __version__
-from handx.cli import annotate, data, generate, train
+from handx.cli import annotate, data, eval as eval_cli, generate, train
 from handx.errors import HandxInputError
 
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.register(groups)
     train.register(groups)
     generate.register(groups)
+    eval_cli.register(groups)
     return parser
 
 
