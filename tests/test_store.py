@@ -172,3 +172,15 @@ def test_interrupted_rewrite_recovers_to_a_consistent_state(tmp_path, stage):
     assert not (root / PENDING_RECORDS).exists()
     assert "records_pending" not in json.loads((root / MANIFEST).read_text())
     assert [r.texts["left"] for r in Store(root).records] == expected
+
+
+def test_atomic_writes_get_the_usual_file_permissions(tmp_path):
+    import os
+    import stat
+
+    from handx.io.atomic import FILE_MODE, write_json
+
+    write_json(tmp_path / "a.json", {"x": 1})
+    plain = tmp_path / "b.json"
+    plain.write_text("{}")
+    assert stat.S_IMODE(os.stat(tmp_path / "a.json").st_mode) == stat.S_IMODE(os.stat(plain).st_mode) == FILE_MODE
