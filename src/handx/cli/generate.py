@@ -38,6 +38,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--soft", action="store_true", help="soft masks (reference ramp) instead of exact constraints")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.npz")
+    p.add_argument("--render", type=Path, metavar="OUT.{mp4,gif,png}",
+                   help="also render what was generated: every sample side by side with the texts as captions "
+                        "(with --condition: constrained joints in green and the condition clip as an extra "
+                        "panel); .png is a still strip")
     p.set_defaults(func=_generate)
 
 
@@ -46,6 +50,8 @@ def _generate(args: argparse.Namespace) -> int:
     from handx.sampling.generate import Condition, GenerateRequest, Generator, save_npz, triplets
 
     condition = None
+    if args.render is not None:
+        _check_render(args)
     if (args.condition is None) != (args.mode is None):
         raise HandxInputError(None, "--condition and --mode go together")
     if args.condition is not None:
@@ -67,4 +73,30 @@ def _generate(args: argparse.Namespace) -> int:
     generated = generator.generate(request)
     save_npz(args.out, generated, extra={"run": str(args.ckpt)})
     print(f"generated {generated.joints.shape[0]} motion(s) of {generated.joints.shape[1]} frames into {args.out}")
+    if args.render is not None:
+        _render(args, generated, generator)
     return 0
+
+
+def _check_render(args: argparse.Namespace) -> None:
+    """Refuse a render that cannot be made before spending time on sampling."""
+    from handx.viz.panels import check_panel_count
+    from handx.viz.video import output_kind
+
+    output_kind(args.render)
+    check_panel_count(args.num + (args.condition is not None))
+
+
+def _render(args: argparse.Namespace, generated, generator) -> None:
+    from handx.viz.panels import constrained_joints, generation_panels
+    from handx.viz.render import render
+
+    condition = generated.request.condition
+    highlight = None
+    if condition is not None:
+        highlight = constrained_joints(generator.constraint_mask(condition))  # (T, 2, 21)
+    texts = [(t.left, t.right, t.relation) for t in generated.request.texts]
+    panels = generation_panels(generated.joints, texts, highlight=highlight,
+                               condition=None if condition is None else condition.motion)
+    result = render(panels, args.render, progress=True)
+    print(f"rendered {len(panels)} panel(s) into {result.path}")

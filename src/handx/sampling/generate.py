@@ -177,6 +177,11 @@ class Generator:
         }
         return builders[condition.mode]()
 
+    def constraint_mask(self, condition: Condition) -> np.ndarray:
+        """Which features ``(T, 168)`` a condition constrains (1 = kept from the condition motion; soft masks
+        have values in between), e.g. to show constrained joints in a render."""
+        return self._condition(condition, 1).mask[0].cpu().numpy()
+
     def _decode(self, features: torch.Tensor, centre: np.ndarray | None) -> np.ndarray:
         denorm = self.stats.denormalize(features.detach().cpu().numpy().astype(np.float64))
         return np.asarray(decode(denorm, centre), dtype=np.float32)  # (K, T, 2, 21, 3)
