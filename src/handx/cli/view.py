@@ -1,0 +1,48 @@
+"""``handx view``: browse a store or generated motion in the local web viewer."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    p = groups.add_parser(
+        "view", help="browse clips in a local web viewer",
+        description="Serve a web page to browse PATH: a dataset store, a .npz/.npy clip file (e.g. handx generate "
+                    "output) or a directory of such files. The page lists the clips with search over ids and "
+                    "texts, plays both hands in 3D (drag to orbit, wheel to zoom, space to play/pause), shows all "
+                    "text variants and the motion-code events on a timeline. The server binds 127.0.0.1 (this "
+                    "machine only), serves only files under PATH and stops with Ctrl-C.")
+    p.add_argument("path", type=Path, metavar="PATH", help="store directory, clip file, or directory of clip files")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; 0.0.0.0 exposes PATH to the network)")
+    p.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    p.set_defaults(func=_view)
+
+
+def _view(args: argparse.Namespace) -> int:
+    from handx.errors import HandxInputError
+    from handx.viz.viewer import ViewerServer
+
+    if not 0 <= args.port <= 65535:
+        raise HandxInputError(None, f"--port must be in [0, 65535], got {args.port}")
+    try:
+        server = ViewerServer(args.path, host=args.host, port=args.port)
+    except OSError as exc:
+        raise HandxInputError(None, f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+                                    "try another --port, or --port 0 for a free one") from exc
+    print(f"handx viewer: {len(server.catalog)} clip(s) from {server.catalog.root} at {server.url} "
+          "(Ctrl-C to stop)", flush=True)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("handx viewer: stopped")
+    finally:
+        server.close()
+    return 0

@@ -1,0 +1,371 @@
+"""The local web viewer (``handx view``): a small HTTP server over one store, clip file or directory of clips.
+
+Reference §9.1 lists the original project's web demo, a Gradio page that showed random noise; this viewer shows
+the real motion: a list with search over the texts, 3D playback of both hands, the text variants and the
+motion-code events (reference §2.5) on a timeline. What is served is decided by :mod:`handx.viz.viewer_api`;
+this module is the HTTP side, built on the standard library only.
+
+Endpoints (GET and HEAD only)::
+
+    /                      the page (static/index.html)
+    /static/<name>         the packaged page files, from an allow-list made at start
+    /api/meta              what is served: name, kind, clip count, fps, skeleton, files skipped
+    /api/clips?q=&offset=&limit=   ids and first texts; q: case-insensitive substring of id, file or any text
+    /api/clip?id=[&file=]  one clip: motion (base64 float32), skeleton, texts, motion codes, timeline rows
+
+Security (DESIGN.md: servers bind 127.0.0.1 unless told otherwise): loopback by default, with a warning for any
+other address; nothing outside the served path is ever opened (names from clients are checked and must be
+known); request lines over 4 KiB get 414, request bodies 413, other methods 405; on loopback, a ``Host`` header
+that is not a loopback name gets 403 (DNS rebinding); every response carries ``Content-Security-Policy:
+default-src 'self'`` and ``X-Content-Type-Options: nosniff``. Requests are logged to the ``logging`` module.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import ipaddress
+import json
+import logging
+import os
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from handx import __version__
+from handx.errors import HandxInputError
+from handx.viz.viewer_api import Catalog, UnsafeNameError, open_catalog
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+MAX_REQUEST_LINE = 4096  # bytes, method and HTTP version included
+MAX_QUERY_FIELDS = 16
+MAX_SEARCH = 256  # characters
+MAX_PAGE = 500
+DEFAULT_PAGE = 100
+DRAIN_LIMIT = 65536  # a refused body up to this size is read and dropped, so the client gets the answer
+STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def static_files() -> dict[str, tuple[bytes, str]]:
+    """The page files shipped in ``handx/viz/static``: ``{name: (bytes, content type)}``, read once."""
+    folder = importlib.resources.files("handx.viz") / "static"
+    files = {}
+    for entry in folder.iterdir():
+        suffix = PurePosixPath(entry.name).suffix
+        if entry.is_file() and suffix in STATIC_TYPES and not entry.name.startswith("."):
+            files[entry.name] = (entry.read_bytes(), STATIC_TYPES[suffix])
+    if "index.html" not in files:
+        raise RuntimeError(f"{folder}: the viewer's index.html is missing from the handx package")
+    return files
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: HTTPStatus, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    viewer: ViewerServer
+
+
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One request. HTTP/1.0: every connection carries one request and closes."""
+
+    server: _HTTPServer
+    server_version = "handx-viewer"
+    sys_version = ""
+    timeout = 30  # seconds a client may take to send its request
+
+    # -- framing ---------------------------------------------------------------------------------------------
+    def handle_one_request(self) -> None:
+        """:meth:`BaseHTTPRequestHandler.handle_one_request` with a 4 KiB request line instead of 64 KiB."""
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                self.requestline, self.request_version, self.command = "", "", ""
+                self._discard_head(self.raw_requestline)
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG, f"request line over {MAX_REQUEST_LINE} bytes")
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"unsupported method {self.command!r}")
+                return
+            method()
+            self.wfile.flush()
+        except TimeoutError as exc:
+            self.log_error("request timed out: %r", exc)
+            self.close_connection = True
+
+    def _discard_head(self, line: bytes) -> None:
+        """Read and drop the rest of a refused request's head (bounded), so that closing the connection does not
+        reset it before the client has read the answer."""
+        budget = DRAIN_LIMIT
+        while not line.endswith(b"\n") and budget > 0:
+            line = self.rfile.readline(min(budget, 8192))
+            budget -= len(line)
+            if not line:
+                return
+        while budget > 0:
+            line = self.rfile.readline(min(budget, 8192))
+            budget -= len(line)
+            if line in (b"\r\n", b"\n", b""):
+                return
+
+    def end_headers(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None,
+                   headers: dict[str, str] | None = None) -> None:
+        """Errors as JSON ``{"error": message, "status": code}`` with the security headers; closes."""
+        status = HTTPStatus(code)
+        self.log_error("%d %s", status.value, message or status.phrase)
+        body = json.dumps({"error": message or status.phrase, "status": status.value}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.close_connection = True
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+    # -- methods ---------------------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._handle(head=False)
+
+    def do_HEAD(self) -> None:
+        self._handle(head=True)
+
+    def _refuse_method(self) -> None:
+        self._drain_body()
+        self.send_error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not allowed; the viewer is read-only",
+                        headers={"Allow": "GET, HEAD"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse_method
+
+    def _drain_body(self) -> int:
+        """Read and drop a small request body (so the client reads the refusal); returns its declared size."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if 0 < length <= DRAIN_LIMIT:
+            self.rfile.read(length)
+        return length
+
+    # -- routing ---------------------------------------------------------------------------------------------
+    def _handle(self, head: bool) -> None:
+        try:
+            if self.headers.get("Transfer-Encoding") or self._drain_body() != 0:
+                raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request bodies are not accepted")
+            if not self._host_allowed():
+                raise _BadRequest(HTTPStatus.FORBIDDEN, "Host header is not a loopback name")
+            if not self.path.startswith("/"):
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, "request target must be a path")
+            raw_path, _, raw_query = self.path.partition("?")
+            path = unquote(raw_path, errors="strict")
+            if "\x00" in path or "\\" in path or ".." in path.split("/"):
+                raise _BadRequest(HTTPStatus.FORBIDDEN, "path contains '..', a NUL or a backslash")
+            try:
+                query = parse_qs(raw_query.partition("#")[0], keep_blank_values=True,
+                                 max_num_fields=MAX_QUERY_FIELDS, errors="strict")
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, f"bad query string ({exc})") from None
+            params = {k: v[0] for k, v in query.items()}
+            self._route(path, params, head)
+        except _BadRequest as exc:
+            self.send_error(exc.status, str(exc))
+        except UnicodeDecodeError:
+            self.send_error(HTTPStatus.BAD_REQUEST, "path is not UTF-8")
+
+    def _host_allowed(self) -> bool:
+        if not self.server.viewer.check_host:
+            return True
+        host = (self.headers.get("Host") or "").strip().lower()
+        if not host:
+            return True  # HTTP/1.0 clients may leave it out; browsers always send it
+        name = host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+        return name in LOOPBACK_NAMES or name == self.server.viewer.host.lower()
+
+    def _route(self, path: str, params: dict[str, str], head: bool) -> None:
+        viewer = self.server.viewer
+        if path in ("/", "/index.html"):
+            self._static("index.html", head)
+        elif path.startswith("/static/"):
+            self._static(path[len("/static/"):], head)
+        elif path == "/api/meta":
+            self._json({**viewer.catalog.meta(), "version": __version__}, head)
+        elif path == "/api/clips":
+            self._json(self._clips(viewer.catalog, params), head)
+        elif path == "/api/clip":
+            self._json(self._clip(viewer.catalog, params), head)
+        else:
+            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found")
+
+    def _static(self, name: str, head: bool) -> None:
+        entry = self.server.viewer.static.get(name)  # only the packaged files: no path is ever built from name
+        if entry is None:
+            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found")
+        body, content_type = entry
+        self._send(body, content_type, head, cache="no-cache")
+
+    def _json(self, data: Any, head: bool) -> None:
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        self._send(body, "application/json; charset=utf-8", head, cache="no-store")
+
+    def _send(self, body: bytes, content_type: str, head: bool, cache: str) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", cache)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    # -- API -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _int(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+        raw = params.get(name, "")
+        if raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, f"{name} must be an integer, got {raw[:40]!r}") from None
+        if not lo <= value <= hi:
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, f"{name} must be in [{lo}, {hi}], got {value}")
+        return value
+
+    def _clips(self, catalog: Catalog, params: dict[str, str]) -> dict[str, Any]:
+        query = params.get("q", "")
+        if len(query) > MAX_SEARCH:
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, f"search text over {MAX_SEARCH} characters")
+        offset = self._int(params, "offset", 0, 0, 2**62)
+        limit = self._int(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+        try:
+            found = catalog.search(query)
+        except ValueError as exc:
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, str(exc)) from None
+        return {"query": query, "total": len(found), "count": len(catalog), "offset": offset, "limit": limit,
+                "items": [catalog.summary(i) for i in found[offset:offset + limit]]}
+
+    def _clip(self, catalog: Catalog, params: dict[str, str]) -> dict[str, Any]:
+        if not params.get("id"):
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, "give the clip as id=...")
+        try:
+            index = catalog.find(params["id"], params.get("file") or None)
+            return catalog.payload(index)
+        except UnsafeNameError as exc:
+            raise _BadRequest(HTTPStatus.FORBIDDEN, str(exc)) from None
+        except KeyError as exc:
+            raise _BadRequest(HTTPStatus.NOT_FOUND, str(exc.args[0])) from None
+        except HandxInputError as exc:
+            log.warning("viewer: %s", exc)
+            raise _BadRequest(HTTPStatus.INTERNAL_SERVER_ERROR, f"cannot read the clip: {exc.problem}") from None
+
+
+class ViewerServer:
+    """The viewer over ``path``, bound to ``host:port`` (port 0: a free one) when created.
+
+    ``start()`` serves from a background thread (tests, notebooks); ``serve_forever()`` serves in the calling
+    thread until Ctrl-C; ``close()`` stops and releases the port. ``url`` is the address to open.
+    """
+
+    def __init__(self, path: str | os.PathLike, host: str = DEFAULT_HOST, port: int = 0):
+        self.catalog = open_catalog(path)
+        self.static = static_files()
+        self.check_host = is_loopback(host)
+        if not self.check_host:
+            log.warning("serving %s on %s: other machines on the network can read it (use 127.0.0.1 to keep it "
+                        "local)", self.catalog.root, host or "all interfaces")
+        server_class = _HTTPServer6 if ":" in host else _HTTPServer
+        self.httpd = server_class((host.strip("[]"), port), _Handler)
+        self.httpd.viewer = self
+        self.host = host
+        self._thread: threading.Thread | None = None
+        # Build the search index while the user looks at the first page, so the first search is quick.
+        threading.Thread(target=self.catalog.search_index, name="handx-viewer-index", daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.httpd.server_address[0]
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1" if host != "::" else "::1"
+        return f"http://[{host}]:{self.port}/" if ":" in host else f"http://{host}:{self.port}/"
+
+    def start(self) -> ViewerServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="handx-viewer", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.25)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.httpd.server_close()
+
+    def __enter__(self) -> ViewerServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve(path: str | os.PathLike, host: str = DEFAULT_HOST, port: int = 0) -> ViewerServer:
+    """Serve ``path`` (store, clip file or directory of clip files) from a background thread; returns the
+    running :class:`ViewerServer` (``.url``, ``.close()``)."""
+    return ViewerServer(path, host, port).start()

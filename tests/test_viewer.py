@@ -1,0 +1,476 @@
+"""The web viewer (``handx view``): its HTTP API, what it refuses, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handx.cli.main import build_parser, main
+from handx.features.codes import motion_codes
+from handx.io.sources import BRANCHES
+from handx.io.store import Store
+from handx.skeleton import BONES, JOINT_NAMES
+from handx.synth.corpus import write_synthetic
+from handx.viz.viewer import MAX_PAGE, is_loopback, serve
+from handx.viz.viewer_api import UnsafeNameError, check_relative_name, code_rows, decode_motion
+
+SECRET = "TOP-SECRET-MARKER-3141"  # content of a file beside the served path: must never come back
+REPO = Path(__file__).resolve().parents[1]
+STATIC = REPO / "src" / "handx" / "viz" / "static"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fixtures and helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("viewer")
+    (base / "secret.txt").write_text(SECRET)
+    root = base / "store"
+    write_synthetic(6, 0, root, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def store(store_dir) -> Store:
+    return Store(store_dir)
+
+
+@pytest.fixture(scope="module")
+def server(store_dir):
+    viewer = serve(store_dir)
+    yield viewer
+    viewer.close()
+
+
+def request(server, target: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None):
+    """A raw request (the target is sent as given, not normalised): ``(status, headers, body bytes)``."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request(method, target, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def get_json(server, target: str):
+    status, _, body = request(server, target)
+    assert status == 200, (target, status, body[:300])
+    return json.loads(body)
+
+
+def haystack(record) -> str:
+    return "\n".join([record.id, *(t for b in BRANCHES for t in record.texts[b])]).casefold()
+
+
+def write_generated(path: Path, motions: np.ndarray, texts=("left text", "right text", "relation text")) -> None:
+    """An ``.npz`` shaped like ``handx generate`` output: joints (K, T, 2, 21, 3), one text per segment."""
+    np.savez(path, joints=motions, left=np.array([texts[0]]), right=np.array([texts[1]]),
+             two_hands_relation=np.array([texts[2]]), settings=np.array(json.dumps({"sampler": "ddim"})))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# API
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_binds_loopback_by_default(server):
+    assert server.httpd.server_address[0] == "127.0.0.1"
+    assert server.url == f"http://127.0.0.1:{server.port}/"
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10") and not is_loopback("")
+
+
+def test_lists_every_clip_with_its_first_texts(server, store):
+    page = get_json(server, "/api/clips")
+    assert page["total"] == page["count"] == len(store) == 6
+    assert [item["id"] for item in page["items"]] == store.ids()
+    for item, record in zip(page["items"], store.records):
+        assert item["left"] == record.texts["left"][0]
+        assert item["right"] == record.texts["right"][0]
+        assert item["relation"] == record.texts["two_hands_relation"][0]
+        assert item["variants"] == len(record.texts["left"]) and item["frames"] == 60 and item["file"] is None
+    meta = get_json(server, "/api/meta")
+    assert meta["kind"] == "store" and meta["count"] == 6 and meta["bones"] == BONES.tolist()
+
+
+def test_pages_concatenate_to_the_whole_list(server, store):
+    ids = []
+    for offset in range(0, 8, 4):
+        page = get_json(server, f"/api/clips?offset={offset}&limit=4")
+        assert page["total"] == 6 and page["offset"] == offset and page["limit"] == 4
+        ids += [item["id"] for item in page["items"]]
+    assert ids == store.ids()
+    assert get_json(server, "/api/clips?offset=100")["items"] == []
+
+
+def test_search_is_a_case_insensitive_substring_over_ids_and_all_variants(server, store):
+    records = store.records
+    # A phrase from a late (detailed) variant of one clip, in upper case: all clips containing it must come back.
+    phrase = records[2].texts["right"][-1].split(",")[0][-20:]
+    expected = [r.id for r in records if phrase.casefold() in haystack(r)]
+    page = get_json(server, "/api/clips?" + urllib.parse.urlencode({"q": phrase.upper()}))
+    assert records[2].id in expected
+    assert [item["id"] for item in page["items"]] == expected and page["total"] == len(expected)
+    by_id = get_json(server, "/api/clips?q=0000003")
+    assert [item["id"] for item in by_id["items"]] == [records[3].id]
+    assert get_json(server, "/api/clips?q=no-such-text-anywhere")["total"] == 0
+
+
+def test_listing_and_search_never_read_motion(store_dir, monkeypatch):
+    def refuse(self, index):
+        raise AssertionError("listing read a motion shard")
+
+    monkeypatch.setattr(Store, "shard", refuse)
+    with serve(store_dir) as viewer:
+        assert get_json(viewer, "/api/clips")["total"] == 6
+        assert get_json(viewer, "/api/clips?q=fist")["total"] >= 0
+
+
+def test_clip_payload_is_the_store_motion_with_texts_skeleton_and_codes(server, store):
+    for i in (0, 4):
+        record = store.records[i]
+        payload = get_json(server, "/api/clip?" + urllib.parse.urlencode({"id": record.id}))
+        assert payload["id"] == record.id and payload["frames"] == 60 and payload["fps"] == 30
+        motion = decode_motion(payload["motion"], payload["frames"])
+        np.testing.assert_array_equal(motion, store.motion(i))  # float32 bytes: exact
+        assert payload["bones"] == BONES.tolist() and payload["joint_names"] == list(JOINT_NAMES)
+        assert payload["hands"] == ["left", "right"] and len(payload["bone_fingers"]) == len(BONES)
+        assert payload["texts"] == record.texts
+        codes = json.loads(json.dumps(motion_codes(store.motion(i))))
+        assert payload["codes"] == codes and payload["codes_error"] is None
+        assert payload["timeline"] == code_rows(codes)
+        assert payload["timeline"] and all(0 <= e["start"] < e["end"] <= 60
+                                           for row in payload["timeline"] for e in row["events"])
+
+
+def test_bad_parameters_get_400_and_unknown_clips_404(server):
+    for target in (f"/api/clips?limit={MAX_PAGE + 1}", "/api/clips?limit=0", "/api/clips?offset=-1",
+                   "/api/clips?limit=ten", "/api/clip", "/api/clips?" + "&".join(f"k{i}=1" for i in range(40)),
+                   "/api/clips?q=" + "a" * 300):
+        status, _, body = request(server, target)
+        assert status == 400, target
+        assert "error" in json.loads(body)
+    assert get_json(server, f"/api/clips?limit={MAX_PAGE}")["limit"] == MAX_PAGE
+    assert request(server, "/api/clip?id=handx-synth/0/9999999")[0] == 404
+    assert request(server, "/nothing-here")[0] == 404
+
+
+TRAVERSALS = [
+    "/static/../viewer.py",
+    "/static/..%2fviewer.py",
+    "/static/..%2f..%2fpyproject.toml",
+    "/static/..%2F..%2F..%2F..%2Fsecret.txt",
+    "/static/%2e%2e/%2e%2e/secret.txt",
+    "/static/..\\..\\secret.txt",
+    "/static/%2Fetc%2Fpasswd",
+    "/static//etc/passwd",
+    "/static/viewer.js%00.html",
+    "/../secret.txt",
+    "//etc/passwd",
+    "/api/clip?id=../../etc/passwd",
+    "/api/clip?id=..%2F..%2Fsecret.txt",
+    "/api/clip?id=/etc/passwd",
+    "/api/clip?id=%2Fetc%2Fpasswd",
+    "/api/clip?id=C:%5Cwindows%5Cwin.ini",
+    "/api/clip?id=handx-synth%2F0%2F0000000%00",
+    "/api/clip?id=..%5C..%5Csecret.txt",
+    "/api/clip?id=handx-synth/0/0000000&file=../secret.txt",
+]
+
+
+@pytest.mark.parametrize("target", TRAVERSALS)
+def test_traversal_is_refused_and_leaks_nothing(server, target):
+    status, _, body = request(server, target)
+    assert status in (403, 404), (target, status)
+    text = body.decode("utf-8", "replace")
+    for leak in (SECRET, "root:", "[build-system]", "def serve", "import "):
+        assert leak not in text, (target, leak)
+
+
+def test_request_size_and_method_limits(server):
+    status, _, _ = request(server, "/api/clips?q=" + "a" * 5000)
+    assert status == 414
+    status, headers, _ = request(server, "/api/clips", method="POST", body=b"x=1")
+    assert status == 405 and headers["allow"] == "GET, HEAD"
+    for method in ("PUT", "DELETE", "OPTIONS"):
+        assert request(server, "/", method=method)[0] == 405
+    assert request(server, "/api/clips", body=b"0123456789")[0] == 413  # GET with a body
+    assert request(server, "/api/clips", headers={"Transfer-Encoding": "chunked"}, body=b"0\r\n\r\n")[0] == 413
+    status, _, body = request(server, "/", method="HEAD")
+    assert status == 200 and body == b""
+
+
+def test_foreign_host_header_is_refused_on_loopback(server):
+    assert request(server, "/api/meta", headers={"Host": "attacker.example"})[0] == 403
+    assert request(server, "/api/meta", headers={"Host": f"localhost:{server.port}"})[0] == 200
+    assert request(server, "/api/meta", headers={"Host": f"127.0.0.1:{server.port}"})[0] == 200
+
+
+def test_security_headers_on_every_response(server):
+    for target in ("/", "/static/viewer.js", "/api/meta", "/api/clips", "/no-such-page", "/static/../x"):
+        _, headers, _ = request(server, target)
+        assert headers["content-security-policy"].startswith("default-src 'self'"), target
+        assert headers["x-content-type-options"] == "nosniff", target
+
+
+def test_static_files_come_from_the_package_only(server):
+    status, headers, body = request(server, "/static/viewer.js")
+    assert status == 200 and headers["content-type"].startswith("text/javascript")
+    assert body == (STATIC / "viewer.js").read_bytes()
+    status, headers, body = request(server, "/")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert body == (STATIC / "index.html").read_bytes()
+    for target in ("/static/", "/static/missing.js", "/static/__init__.py", "/static/viewer_api.py"):
+        assert request(server, target)[0] == 404, target
+
+
+def test_page_files_reference_nothing_outside_the_server():
+    for name in ("index.html", "viewer.js", "viewer.css"):
+        text = (STATIC / name).read_text()
+        assert "http://" not in text and "https://" not in text, name
+        assert "@import" not in text and "fonts." not in text, name
+    html = (STATIC / "index.html").read_text()
+    assert "<style" not in html and " style=" not in html and "<script>" not in html  # CSP: no inline code
+
+
+def test_generated_file_is_served_with_its_segments(tmp_path, store):
+    motions = np.stack([store.motion(0), store.motion(1)])  # (2, 60, 2, 21, 3)
+    write_generated(tmp_path / "gen.npz", motions)
+    with serve(tmp_path / "gen.npz") as viewer:
+        page = get_json(viewer, "/api/clips")
+        assert [item["id"] for item in page["items"]] == ["gen/0", "gen/1"]
+        assert page["items"][0]["left"] == "left text" and get_json(viewer, "/api/meta")["kind"] == "file"
+        payload = get_json(viewer, "/api/clip?id=gen/1")
+        np.testing.assert_array_equal(decode_motion(payload["motion"], 60), store.motion(1))
+        assert payload["texts"] == {"left": ["left text"], "right": ["right text"],
+                                    "two_hands_relation": ["relation text"]}
+
+
+def test_directory_of_files_serves_only_files_inside_it(tmp_path, store):
+    root = tmp_path / "outputs"
+    for sub in ("a", "b"):
+        (root / sub).mkdir(parents=True)
+        write_generated(root / sub / "gen.npz", np.stack([store.motion(2)]), texts=(f"{sub} left", "r", "x"))
+    (root / "broken.npz").write_bytes(b"not an npz")
+    write_generated(tmp_path / "outside.npz", np.stack([store.motion(3)]), texts=(SECRET, SECRET, SECRET))
+    (root / "link.npz").symlink_to(tmp_path / "outside.npz")
+    with serve(root) as viewer:
+        meta = get_json(viewer, "/api/meta")
+        assert meta["kind"] == "directory" and meta["count"] == 2 and len(meta["skipped"]) == 1
+        assert "broken.npz" in meta["skipped"][0]
+        page = get_json(viewer, "/api/clips")
+        assert [(i["file"], i["id"]) for i in page["items"]] == [("a/gen.npz", "gen/0"), ("b/gen.npz", "gen/0")]
+        assert SECRET not in json.dumps(page)
+        assert get_json(viewer, "/api/clips?q=B%20LEFT")["items"][0]["file"] == "b/gen.npz"
+        payload = get_json(viewer, "/api/clip?id=gen/0&file=b/gen.npz")
+        assert payload["texts"]["left"] == ["b left"] and payload["file"] == "b/gen.npz"
+        assert request(viewer, "/api/clip?id=gen/0")[0] == 404  # ambiguous without its file
+        for target in ("/api/clip?id=gen/0&file=../outside.npz", "/api/clip?id=gen/0&file=%2Ftmp%2Fx.npz",
+                       "/api/clip?id=gen/0&file=a/../../outside.npz", "/api/clip?id=outside&file=link.npz",
+                       "/api/clip?id=gen/0&file=a%5Cgen.npz"):
+            status, _, body = request(viewer, target)
+            assert status in (403, 404) and SECRET.encode() not in body, target
+
+
+def test_a_store_whose_manifest_names_an_outside_shard_is_refused(tmp_path, store_dir):
+    import shutil
+
+    from handx.errors import HandxInputError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(store_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["shards"][0]["file"] = "../elsewhere.npy"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(HandxInputError, match="outside the store"):
+        serve(copy)
+
+
+def test_code_rows_flatten_events_with_exclusive_ends():
+    codes = {
+        "frame_count": 10,
+        "left_hand_events": {
+            "finger_tip_contact": {"index_tip, thumb_tip": [{"start": 2, "end": 4, "constant_des": "Contact"}]},
+            "wrist_trajectory": {"left-right": [{"start": 0, "end": 5, "direction": "left-to-right",
+                                                 "v_des": "Slow"}]},
+        },
+        "right_hand_events": {"finger_flexing": {"index_mcp": [{"start": 0, "end": 10,
+                                                                "constant_des": "Fully extended"}]}},
+        "two_hand_relationships": {"palm_palm_distance": {"left_palm, right_palm": [
+            {"start": 0, "end": 6, "start_des": "Far", "end_des": "Near", "v_des": "Fast"}]}},
+    }
+    assert code_rows(codes) == [
+        {"group": "left hand", "family": "finger tip contact", "signal": "index_tip, thumb_tip", "changes": True,
+         "events": [{"start": 2, "end": 5, "label": "Contact", "kind": "contact"}]},
+        {"group": "left hand", "family": "wrist trajectory", "signal": "left-right", "changes": True,
+         "events": [{"start": 0, "end": 5, "label": "left-to-right (Slow)", "kind": "move"}]},
+        {"group": "right hand", "family": "finger flexing", "signal": "index_mcp", "changes": False,
+         "events": [{"start": 0, "end": 10, "label": "Fully extended", "kind": "constant"}]},
+        {"group": "two hands", "family": "palm palm distance", "signal": "left_palm, right_palm", "changes": True,
+         "events": [{"start": 0, "end": 6, "label": "Far → Near (Fast)", "kind": "change"}]},
+    ]
+
+
+def test_check_relative_name():
+    for good in ("handx-synth/0/0000001", "a/gen.npz", "clip..v2", "x"):
+        assert check_relative_name(good) == good
+    for bad in ("", "../x", "a/../b", "..", "./a", "/etc/passwd", "C:x", "a\\b", "a\x00b", "a\nb", "x" * 2000):
+        with pytest.raises(UnsafeNameError):
+            check_relative_name(bad)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_cli_parses_and_reports_a_missing_path(tmp_path, capsys):
+    args = build_parser().parse_args(["view", str(tmp_path), "--port", "0"])
+    assert args.port == 0 and args.host == "127.0.0.1" and not args.open
+    assert main(["view", str(tmp_path / "missing"), "--port", "0"]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_cli_serves_until_interrupted(store_dir):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "handx.cli.main", "view", str(store_dir), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()
+        assert "http://127.0.0.1:" in line, line + process.stderr.read()
+        url = line.split(" at ", 1)[1].split()[0]
+        port = urllib.parse.urlsplit(url).port
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/api/meta")
+        assert json.loads(conn.getresponse().read())["count"] == 6
+        conn.close()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+        assert process.returncode == 0, err
+        assert "stopped" in out
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The page in headless Chromium
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium driven over DevTools; skips without one, fails instead with HANDX_REQUIRE_BROWSER=1."""
+    from browser import Chromium, find_chromium
+
+    required = os.environ.get("HANDX_REQUIRE_BROWSER") == "1"
+    binary = find_chromium()
+    problem = None
+    if binary is None:
+        problem = ("no Chromium found on PATH (chromium, chromium-browser or google-chrome); install Debian's "
+                   "'chromium' package to run the viewer's browser test")
+    else:
+        if importlib.util.find_spec("websocket") is None:  # websocket-client, a dev dependency
+            problem = "websocket-client is not installed (pip install websocket-client) for the browser test"
+    if problem:
+        if required:
+            pytest.fail(problem + " (HANDX_REQUIRE_BROWSER=1)")
+        pytest.skip(problem)
+    chromium = Chromium.launch(binary, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+def test_page_lists_searches_plays_and_shows_texts(browser, server, store):
+    viewer = "window.handxViewer"
+    browser.navigate(server.url)
+    browser.wait_for(f"{viewer} && {viewer}.ready", timeout=15)
+    state = browser.evaluate(viewer)
+    assert state["error"] is None, state
+    records = store.records
+
+    def shown_ids() -> list[str]:
+        return browser.evaluate("Array.from(document.querySelectorAll('#clip-list li'), li => li.dataset.id)")
+
+    def shown_texts() -> dict:
+        return browser.evaluate(
+            "({left: Array.from(document.querySelectorAll('#texts-left li'), li => li.textContent),"
+            " right: Array.from(document.querySelectorAll('#texts-right li'), li => li.textContent),"
+            " two_hands_relation: Array.from(document.querySelectorAll('#texts-relation li'), li => li.textContent)})")
+
+    def canvas() -> str:
+        return browser.evaluate("document.getElementById('view').toDataURL()")
+
+    # The list holds every clip; the first one is open with all its text variants.
+    assert shown_ids() == store.ids()
+    assert state["clipId"] == records[0].id and state["frames"] == 60
+    assert shown_texts() == records[0].texts
+
+    # Search narrows the list to the clips whose texts contain the phrase (as the API computes it).
+    phrase = next(w for w in ("fist", "point", "flick", "tap", "count", "touch", "open", "0000003")
+                  if 0 < sum(w in haystack(r) for r in records) < len(records))
+    expected = [r.id for r in records if phrase in haystack(r)]
+    browser.evaluate(f"(() => {{ const s = document.getElementById('search'); s.value = {json.dumps(phrase)};"
+                     " s.dispatchEvent(new Event('input')); })()")
+    browser.wait_for(f"{viewer}.query === {json.dumps(phrase)} && !{viewer}.listLoading")
+    assert shown_ids() == expected and len(expected) < len(records)
+
+    # Clicking a listed clip loads it and shows its texts.
+    target = expected[-1]
+    index = store.index_of(target)
+    browser.evaluate("Array.from(document.querySelectorAll('#clip-list li'))"
+                     f".find(li => li.dataset.id === {json.dumps(target)}).querySelector('button').click()")
+    browser.wait_for(f"{viewer}.clipId === {json.dumps(target)} && !{viewer}.loading")
+    assert shown_texts() == records[index].texts
+    timeline_rows = browser.evaluate("document.querySelectorAll('#timeline .tl-row').length")
+    assert timeline_rows == len(code_rows(motion_codes(store.motion(index))))
+
+    # Playing advances the frame counter and changes the picture.
+    before_image, before_counter = canvas(), browser.evaluate("document.getElementById('frame-counter').textContent")
+    browser.evaluate("document.getElementById('play').click()")
+    browser.wait_for(f"{viewer}.playing && {viewer}.frame >= 6", timeout=10)
+    assert canvas() != before_image
+    assert browser.evaluate("document.getElementById('frame-counter').textContent") != before_counter
+    browser.evaluate("document.getElementById('play').click()")
+    assert browser.evaluate(f"{viewer}.playing") is False
+
+    # Scrubbing sets the frame (and pauses).
+    def scrub(frame: int) -> str:
+        browser.evaluate(f"(() => {{ const s = document.getElementById('scrub'); s.value = '{frame}';"
+                         " s.dispatchEvent(new Event('input')); })()")
+        assert browser.evaluate(f"{viewer}.frame") == frame
+        return canvas()
+
+    at_40, at_17 = scrub(40), scrub(17)
+    assert at_17 != at_40
+    assert "frame 18 / 60" in browser.evaluate("document.getElementById('frame-counter').textContent")
+
+    # Dragging on the canvas orbits the camera: same frame, another picture.
+    box = browser.evaluate("(() => { const r = document.getElementById('view').getBoundingClientRect();"
+                           " return [r.left + r.width / 2, r.top + r.height / 2]; })()")
+    for kind, dx in (("mousePressed", 0), ("mouseMoved", 60), ("mouseMoved", 120), ("mouseReleased", 120)):
+        browser.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0] + dx, "y": box[1], "button": "left",
+                                                  "buttons": 0 if kind == "mouseReleased" else 1, "clickCount": 1})
+    assert browser.evaluate(f"{viewer}.frame") == 17 and canvas() != at_17
+
+    # Choosing a variant highlights it in all three branches.
+    browser.evaluate("document.querySelectorAll('#texts-left li')[2].click()")
+    assert browser.evaluate(f"{viewer}.variant") == 2
+    assert browser.evaluate("Array.from(document.querySelectorAll('.variants li.selected'),"
+                            " li => li.dataset.variant)") == ["2", "2", "2"]
+
+    browser.pump(0.2)
+    assert browser.problems == [], browser.problems
