@@ -353,7 +353,7 @@ def _parse_motion(path: str, lines: list[str], motion_line: int, num_channels: i
 # Forward kinematics
 
 
-def _axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
+def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
     """Rotation matrices about coordinate ``axis`` by ``angle`` radians: ``(F,)`` → ``(F, 3, 3)``."""
     c, s = np.cos(angle), np.sin(angle)
     out = np.zeros(angle.shape + (3, 3))
@@ -384,7 +384,7 @@ def local_transforms(bvh: BvhFile) -> tuple[np.ndarray, np.ndarray]:
             if ch.endswith("position"):
                 trans[:, j, _AXIS[ch[0]]] += column
             else:
-                rot[:, j] = rot[:, j] @ _axis_rotation(_AXIS[ch[0]], np.deg2rad(column))
+                rot[:, j] = rot[:, j] @ axis_rotation(_AXIS[ch[0]], np.deg2rad(column))
     return rot, trans
 
 

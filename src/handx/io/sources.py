@@ -52,12 +52,17 @@ class Clip:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _clip(cid: str, motion: np.ndarray, texts: Texts, source: Path, extra: dict[str, Any] | None = None) -> Clip:
-    motion = validate_clip(np.asarray(motion), path=os.fspath(source), item=cid)
+def _clip(cid: str, motion: np.ndarray, texts: Texts, source: Path, extra: dict[str, Any] | None = None
+          ) -> Clip | HandxInputError:
+    """The clip, or the error that names what is wrong with it (returned, so a batch can skip it and go on)."""
+    try:
+        motion = validate_clip(np.asarray(motion), path=os.fspath(source), item=cid)
+    except HandxInputError as exc:
+        return exc
     return Clip(cid, motion.astype(np.float32), texts, os.fspath(source), extra or {})
 
 
-def _from_store(root: Path, ids: Sequence[str] | None) -> Iterator[Clip]:
+def _from_store(root: Path, ids: Sequence[str] | None) -> Iterator[Clip | HandxInputError]:
     store = Store(root)
     records = store.records
     try:
@@ -82,7 +87,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
         raise HandxInputError(path, f"unreadable npz ({exc})") from exc
 
 
-def _from_arrays(path: Path, data: dict[str, np.ndarray]) -> Iterator[Clip]:
+def _from_arrays(path: Path, data: dict[str, np.ndarray]) -> Iterator[Clip | HandxInputError]:
     stem = path.stem
     settings = json.loads(str(data["settings"])) if "settings" in data else {}
     if "ids" in data and "joints" in data:  # generations for an evaluation
@@ -108,19 +113,28 @@ def _from_arrays(path: Path, data: dict[str, np.ndarray]) -> Iterator[Clip]:
         raise HandxInputError(path, f"{key} has shape {array.shape}; expected (T, 2, 21, 3) or (K, T, 2, 21, 3)")
 
 
-def _from_release(path: Path) -> Iterator[Clip]:
+def _from_release(path: Path) -> Iterator[Clip | HandxInputError]:
     from handx.io.handx_npz import read_handx_npz
 
     for entry in read_handx_npz(path, with_mano=False):
-        if isinstance(entry, HandxInputError):
-            raise entry
-        yield _clip(entry.key, entry.motion, entry.texts, path)
+        yield entry if isinstance(entry, HandxInputError) else _clip(entry.key, entry.motion, entry.texts, path)
 
 
-def iter_clips(path: str | os.PathLike, ids: Sequence[str] | None = None) -> Iterator[Clip]:
+def iter_clips(path: str | os.PathLike, ids: Sequence[str] | None = None, *,
+               errors: list[HandxInputError] | None = None) -> Iterator[Clip]:
     """Clips of ``path`` (any source of this module), all of them or those named in ``ids`` (in that order for a
-    store; in file order otherwise). An id that is not there is an error."""
-    path = Path(path)
+    store; in file order otherwise). An id that is not there is an error. A bad clip (wrong shape, NaN, a missing
+    hand) raises, or, when an ``errors`` list is given, is appended to it and skipped."""
+    for clip in _iter(Path(path), ids):
+        if isinstance(clip, HandxInputError):
+            if errors is None:
+                raise clip
+            errors.append(clip)
+            continue
+        yield clip
+
+
+def _iter(path: Path, ids: Sequence[str] | None) -> Iterator[Clip | HandxInputError]:
     if path.is_dir():
         yield from _from_store(path, ids)
         return
@@ -143,8 +157,9 @@ def iter_clips(path: str | os.PathLike, ids: Sequence[str] | None = None) -> Ite
     wanted = set(ids)
     found = set()
     for clip in clips:
-        if clip.id in wanted:
-            found.add(clip.id)
+        cid = clip.item if isinstance(clip, HandxInputError) else clip.id
+        if cid in wanted:
+            found.add(cid)
             yield clip
     missing = [i for i in ids if i not in found]
     if missing:
@@ -152,10 +167,11 @@ def iter_clips(path: str | os.PathLike, ids: Sequence[str] | None = None) -> Ite
                                                                           if len(missing) > 1 else ""))
 
 
-def load_clips(path: str | os.PathLike, ids: Sequence[str] | None = None, *, limit: int | None = None) -> list[Clip]:
+def load_clips(path: str | os.PathLike, ids: Sequence[str] | None = None, *, limit: int | None = None,
+               errors: list[HandxInputError] | None = None) -> list[Clip]:
     """:func:`iter_clips` as a list, at most ``limit`` clips."""
     out = []
-    for clip in iter_clips(path, ids):
+    for clip in iter_clips(path, ids, errors=errors):
         out.append(clip)
         if limit is not None and len(out) >= limit:
             break
