@@ -8,6 +8,9 @@ import sys
 
 from handx import __version__
 from handx.cli import annotate, data, eval as eval_cli, generate, train
+from handx.cli import view as view_cli
+from handx.cli import render as render_cli
+from handx.cli import export as export_cli
 from handx.errors import HandxInputError
 
 
@@ -25,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.register(groups)
     generate.register(groups)
     eval_cli.register(groups)
+    view_cli.register(groups)
+    render_cli.register(groups)
+    export_cli.register(groups)
     return parser
 
 
