@@ -10,6 +10,10 @@ Measured side by side in one run, so ratios compare like with like on the same m
 4. Motion codes on one core: ``motion_codes_batch`` against the plain per-clip implementation of the same
    definitions (``handx.features.naive``), and the template writer's throughput. Run in a subprocess with
    BLAS limited to one thread.
+5. Diffusion sampling and training (benchmarks/diffusion.py).
+6. Evaluation: the whole protocol on 10,000 clips and evaluator training throughput (benchmarks/evaluation.py).
+7. Evaluator quality on the synthetic corpus: train and score on a held-out split (benchmarks/evaluator_synth.py,
+   about 10 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -177,6 +181,20 @@ def bench_diffusion() -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _script(name: str, *args: str) -> dict:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], capture_output=True, text=True,
+                            check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def bench_eval() -> dict:
+    return _script("evaluation.py", "--items", "10000")
+
+
+def bench_evaluator_synth(work: Path) -> dict:
+    return _script("evaluator_synth.py", "--work", str(work / "evaluator-synth"))
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -289,6 +307,53 @@ def _render_diffusion(cpu: dict, gpu: dict | None) -> list[str]:
     return lines + [""]
 
 
+def _render_eval(ev: dict) -> list[str]:
+    p, t = ev["protocol"], ev["training"]
+    return [
+        "## Evaluation",
+        "",
+        f"`benchmarks/evaluation.py`: the whole protocol (`handx.eval.protocol.evaluate`, every metric, 20",
+        f"replications) on {p['items']:,} test items with one generator of one group, i.e. {2 * p['items']:,} clips",
+        "scored (the Real row and the generator), with the `base` evaluator (256-d, 4 layers; random weights, which",
+        "do not change the cost), on CPU.",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+        f"| embed {p['items']:,} text triplets (GloVe + text transformer) | {p['embed_text_s']:.1f} |",
+        f"| embed {p['items']:,} motions | {p['embed_motion_s']:.1f} |",
+        f"| clip contact labels of {p['items']:,} clips | {p['contact_labels_s']:.1f} |",
+        f"| plausibility of {p['items']:,} clips (capsules, jerk, drift, sliding) | {p['plausibility_s']:.1f} |",
+        f"| MPJPE | {p['mpjpe_s']:.2f} |",
+        f"| 20 rounds of R-precision, FID, matching score, diversity | {p['twenty_rounds_s']:.1f} |",
+        f"| **the whole evaluation** (Real row + generator) | **{p['evaluate_s']:.0f}** |",
+        "",
+        "Evaluator training, one optimiser step (forward, §7.4 loss, backward, clipping, AdamW) on random batches:",
+        "",
+        "| preset | parameters | batch | samples/s |",
+        "|---|---|---|---|",
+    ] + [f"| {name} | {r['parameters'] / 1e6:.2f} M | {r['batch']} | {r['samples_per_s']:,.0f} |"
+         for name, r in t.items()] + [""]
+
+
+def _render_evaluator_synth(ev: dict) -> list[str]:
+    s, test, tr = ev["settings"], ev["test"], ev["training"]
+    rp = test["r_precision"]
+    return [
+        "## Evaluator on the synthetic corpus",
+        "",
+        f"`benchmarks/evaluator_synth.py`: {ev['corpus']['clips']:,} synthetic clips (split "
+        f"{ev['corpus']['splits']['train']:,} train / {ev['corpus']['splits']['test']:,} test), the `{s['preset']}`",
+        f"evaluator trained {s['steps']} steps at batch {s['batch_size']}, lr {s['lr']} ({tr['wall_s'] / 60:.1f} min, "
+        f"{tr['samples_per_s']:.0f} samples/s), scored on the test split with each clip's first text variant.",
+        "",
+        "| real motion, pools of 32 | R@1 | R@2 | R@3 | matched distance | shuffled distance | matched closer |",
+        "|---|---|---|---|---|---|---|",
+        f"| mean over {test['orders']} pool draws | {rp['top1']:.3f} | {rp['top2']:.3f} | {rp['top3']:.3f} | "
+        f"{test['matched_distance']:.2f} | {test['shuffled_distance']:.2f} | {test['matched_closer_fraction']:.1%} |",
+        "",
+    ]
+
+
 def render(results: dict) -> str:
     lines = [
         "# Benchmarks",
@@ -304,10 +369,14 @@ def render(results: dict) -> str:
             lines += section(results[key])
     if "diffusion" in results:
         lines += _render_diffusion(results["diffusion"], results.get("diffusion_gpu"))
+    if "eval" in results:
+        lines += _render_eval(results["eval"])
+    if "evaluator_synth" in results:
+        lines += _render_evaluator_synth(results["evaluator_synth"])
     return "\n".join(lines)
 
 
-SECTIONS = ("import", "read", "synth", "codes", "diffusion")
+SECTIONS = ("import", "read", "synth", "codes", "diffusion", "eval", "evaluator_synth")
 
 
 def main() -> int:
@@ -349,6 +418,12 @@ def main() -> int:
         if "diffusion" in only:
             results["diffusion"] = bench_diffusion()
             print(json.dumps(results["diffusion"]), flush=True)
+        if "eval" in only:
+            results["eval"] = bench_eval()
+            print(json.dumps(results["eval"]), flush=True)
+        if "evaluator_synth" in only:
+            results["evaluator_synth"] = bench_evaluator_synth(args.work)
+            print(json.dumps(results["evaluator_synth"]), flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)

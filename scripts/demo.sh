@@ -4,7 +4,9 @@
 #   2. import the real captures in ../shared/data when present (BVH, Leap Motion, MediaPipe);
 #   3. filter by quality and intensity, split, and summarise;
 #   4. extract motion codes and write five descriptions per clip with the offline template writer;
-#   5. train a tiny diffusion generator on the synthetic clips and generate from text, then with a fixed hand.
+#   5. train a tiny diffusion generator on the synthetic clips and generate from text, then with a fixed hand;
+#   6. train a tiny evaluator and score the generator against the test split (the full table with intervals);
+#   7. render the generations to video and a still strip, and export one as BVH and JSON.
 # Re-running resumes: finished steps add nothing.
 set -euo pipefail
 out=${DEMO_OUT:-outputs/demo}
@@ -56,5 +58,17 @@ np.save(f"{out}/condition.npy", np.asarray(Store(f"{out}/synth-filtered").motion
 PY
 handx generate --ckpt "$out/run-tiny" --left "The left hand holds its pose." \
     --right "The right hand opens and closes." --relation "The hands stay apart." \
-    --condition "$out/condition.npy" --mode left-hand --steps 25 --out "$out/reaction.npz"
-echo "== demo outputs are in $out"
+    --condition "$out/condition.npy" --mode left-hand --steps 25 --out "$out/reaction.npz" \
+    --render "$out/reaction.mp4"
+echo "== train a tiny evaluator and benchmark the generator on the test split"
+handx train evaluator --data "$out/synth-filtered" --out "$out/evaluator-tiny" --preset tiny --steps 200 \
+    --batch-size 32 --save-every 100 --no-progress
+handx eval --evaluator "$out/evaluator-tiny" --data "$out/synth-filtered" --ckpt "$out/run-tiny" \
+    --groups 2 --replications 5 --steps 10 --out "$out/eval" --no-progress
+echo "== render and export"
+handx render "$out/generated.npz" --out "$out/generated.mp4" --timeline --no-progress
+handx render "$out/synth-filtered" --clips "$(python -c "from handx.io.store import Store; print(Store('$out/synth-filtered').records[0].id)")" \
+    "$out/generated.npz" --out "$out/strip.png" --frames 5 --no-progress
+handx export "$out/generated.npz" --format bvh --out "$out/export"
+handx export "$out/generated.npz" --format json --out "$out/export"
+echo "== demo outputs are in $out (browse them with: handx view $out/synth-filtered)"
