@@ -61,8 +61,8 @@ handx generate --ckpt "$out/run-tiny" --left "The left hand holds its pose." \
     --condition "$out/condition.npy" --mode left-hand --steps 25 --out "$out/reaction.npz" \
     --render "$out/reaction.mp4"
 echo "== train a tiny evaluator and benchmark the generator on the test split"
-handx train evaluator --data "$out/synth-filtered" --out "$out/evaluator-tiny" --preset tiny --steps 200 \
-    --batch-size 32 --save-every 100 --no-progress
+handx train evaluator --data "$out/synth-filtered" --out "$out/evaluator-tiny" --preset tiny --steps 400 \
+    --batch-size 64 --lr 1e-3 --warmup 50 --save-every 200 --no-progress
 handx eval --evaluator "$out/evaluator-tiny" --data "$out/synth-filtered" --ckpt "$out/run-tiny" \
     --groups 2 --replications 5 --steps 10 --out "$out/eval" --no-progress
 echo "== render and export"
