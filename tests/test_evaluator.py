@@ -31,7 +31,7 @@ from handx.train.evaluator import (
     info_nce,
     train_evaluator,
 )
-from handx.train.loop import encode_texts
+from handx.text import encode_branches
 
 BRANCHES = ("left", "right", "two_hands_relation")
 TINY = EvaluatorConfig.preset("tiny")
@@ -116,7 +116,7 @@ def test_preprocess_rejects_bad_input_clearly():
 
 
 def _texts(glove, texts):
-    return encode_texts(glove, texts, torch.device("cpu"))
+    return encode_branches(glove, texts, torch.device("cpu"))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from handx.sampling.generate import Condition, GenerateRequest, Generator, Texts
 from handx.synth.corpus import write_synthetic
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config
 from handx.train.data import TextMotionData
-from handx.train.loop import TrainConfig, encode_texts, evaluate_loss, train_diffusion
+from handx.text import encode_branches
+from handx.train.loop import TrainConfig, evaluate_loss, train_diffusion
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_a_tiny_model_overfits_eight_clips(eight_clips, overfit_run):
     from handx.text import load_text_encoder
 
     _, batch, saved = _first_variant_batch(eight_clips, overfit_run)
-    tokens, mask = encode_texts(load_text_encoder("minilm"), batch.texts, torch.device("cpu"))
+    tokens, mask = encode_branches(load_text_encoder("minilm"), batch.texts, torch.device("cpu"))
     x0 = torch.from_numpy(batch.features)
     torch.manual_seed(0)
     model = TrebleDenoiser(DiffusionConfig.from_json(saved["model"]))

@@ -24,7 +24,7 @@ from handx.models.evaluator import TMR, EvaluatorConfig
 from handx.text import TextEncoder, load_text_encoder
 from handx.text.encoder import check_texts
 from handx.train.checkpoint import CONFIG, latest_checkpoint, load_checkpoint, read_config
-from handx.train.loop import encode_texts
+from handx.text import encode_branches
 
 
 class Evaluator:
@@ -120,7 +120,7 @@ class Evaluator:
         out = np.zeros((n, self.config.latent), dtype=np.float64)
         for lo in range(0, n, batch_size):
             batch = tuple(texts[lo:lo + batch_size] for texts in branches)
-            tokens, mask = encode_texts(self.text_encoder, batch, self.device)  # (3, b, L, D), (3, b, L)
+            tokens, mask = encode_branches(self.text_encoder, batch, self.device)  # (3, b, L, D), (3, b, L)
             out[lo:lo + batch_size] = self.model.encode_text(tokens, mask)[0].double().cpu().numpy()
         return out
 

@@ -27,7 +27,7 @@ from handx.sampling.ddim import DDIMScheduler
 from handx.sampling.ddpm import DDPMScheduler
 from handx.sampling.inpaint import Inpainting
 from handx.sampling.loop import sample, sample_long
-from handx.text import CachedTextEncoder, TextEncoder, load_text_encoder
+from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config
 
 MODES = ("left-hand", "right-hand", "wrists", "inbetween", "keyframes")
@@ -142,12 +142,8 @@ class Generator:
 
     def _texts(self, batch: Sequence[Texts3]) -> tuple[torch.Tensor, torch.Tensor]:
         """One triplet per row → tokens ``(3, B, L, D)`` and mask ``(3, B, L)``."""
-        feats = [self.encoder.encode([getattr(t, key) for t in batch]) for key in ("left", "right", "relation")]
-        length = max(f.tokens.shape[1] for f in feats)
-        tokens = torch.stack([torch.nn.functional.pad(f.tokens, (0, 0, 0, length - f.tokens.shape[1]))
-                              for f in feats])  # (3, K, L, D)
-        mask = torch.stack([torch.nn.functional.pad(f.mask, (0, length - f.mask.shape[1])) for f in feats])
-        return tokens.to(self.device), mask.to(self.device)
+        branches = [[getattr(t, key) for t in batch] for key in ("left", "right", "relation")]
+        return encode_branches(self.encoder, branches, self.device)
 
     def _denoiser(self, tokens: torch.Tensor, mask: torch.Tensor):
         drop_all = torch.ones(tokens.shape[:2], dtype=torch.bool, device=self.device)  # (3, K)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from handx.text.cache import CachedTextEncoder
-from handx.text.encoder import TextEncoder, TextFeatures
+from handx.text.encoder import TextEncoder, TextFeatures, encode_branches
 from handx.text.glove import GloVeEncoder
 from handx.text.huggingface import HuggingFaceEncoder, ModelNotAvailableError
 from handx.text.minilm import MiniLMEncoder
@@ -26,6 +26,7 @@ __all__ = [
     "ModelNotAvailableError",
     "TextEncoder",
     "TextFeatures",
+    "encode_branches",
     "load_text_encoder",
 ]
 

@@ -124,6 +124,19 @@ class TextEncoder(Protocol):
     def encode(self, texts: Sequence[str]) -> TextFeatures: ...
 
 
+def encode_branches(encoder: TextEncoder, texts: Sequence[Sequence[str]], device: torch.device | str | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Several text branches (left, right, relation: B texts each) → tokens ``(3, B, L, D)`` and mask
+    ``(3, B, L)``, every branch padded to the longest, on ``device`` (the treble-text input of the diffusion
+    denoiser and of the evaluator's text head)."""
+    features = [encoder.encode(list(t)) for t in texts]
+    length = max(f.length for f in features)
+    padded = [f.pad_to(length) for f in features]
+    tokens = torch.stack([f.tokens for f in padded])  # (3, B, L, D)
+    mask = torch.stack([f.mask for f in padded])  # (3, B, L)
+    return (tokens, mask) if device is None else (tokens.to(device), mask.to(device))
+
+
 def check_texts(texts: Sequence[str]) -> list[str]:
     """Return ``texts`` as a list after checking it is a non-empty sequence of strings (ValueError otherwise)."""
     if isinstance(texts, (str, bytes)):

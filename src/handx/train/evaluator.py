@@ -41,10 +41,10 @@ from handx.errors import HandxInputError
 from handx.eval.metrics import r_precision
 from handx.eval.preprocess import CENTRINGS, Preprocess
 from handx.models.evaluator import TMR, EvaluatorConfig, TMROutput
-from handx.text import CachedTextEncoder, TextEncoder, load_text_encoder
+from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
 from handx.train.data import BRANCHES, TextMotionData
-from handx.train.loop import TrainResult, _param_groups, _setup_distributed, _step_seed, encode_texts
+from handx.train.loop import TrainResult, _param_groups, _setup_distributed, _step_seed
 
 log = logging.getLogger(__name__)
 VAL_POOL = 32
@@ -247,7 +247,7 @@ def train_evaluator(cfg: EvaluatorTrainConfig, *, progress: bool = True, text_en
                                       ).to(dist.device)  # (b, T, 126)
             batch_texts = tuple([records[int(c)].texts[key][int(v)] for c, v in zip(clips, variants[k])]
                                 for k, key in enumerate(BRANCHES))
-            tokens, mask = encode_texts(encoder, batch_texts, dist.device)  # (3, b, L, D), (3, b, L)
+            tokens, mask = encode_branches(encoder, batch_texts, dist.device)  # (3, b, L, D), (3, b, L)
 
             # ---- step: latent noise and dropout of this step, loss, clip before the optimiser step
             gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, dist.rank))
@@ -323,4 +323,4 @@ def _validation_batch(cfg: EvaluatorTrainConfig, data: TextMotionData, preproces
     records = data.store.records
     motion = torch.from_numpy(preprocess(np.stack([data.store.motion(int(c)) for c in clips]))).to(device)
     texts = tuple([records[int(c)].texts[key][0] for c in clips] for key in BRANCHES)
-    return (motion, *encode_texts(encoder, texts, device))
+    return (motion, *encode_branches(encoder, texts, device))

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
 from handx.models.representation import FeatureStats
 from handx.sampling.schedule import cosine_betas
-from handx.text import CachedTextEncoder, TextEncoder, load_text_encoder
+from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
 from handx.train.data import TextMotionData
 from handx.train.losses import diffusion_loss
@@ -109,16 +109,6 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-
-
-def encode_texts(encoder: TextEncoder, texts: tuple[list[str], list[str], list[str]], device: torch.device
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Three branches of texts → tokens ``(3, B, L, D)`` and mask ``(3, B, L)`` padded to one length."""
-    features = [encoder.encode(list(t)) for t in texts]
-    length = max(f.tokens.shape[1] for f in features)
-    tokens = torch.stack([torch.nn.functional.pad(f.tokens, (0, 0, 0, length - f.tokens.shape[1])) for f in features])
-    mask = torch.stack([torch.nn.functional.pad(f.mask, (0, length - f.mask.shape[1])) for f in features])
-    return tokens.to(device), mask.to(device)
 
 
 @torch.no_grad()
@@ -214,7 +204,7 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
             items = data.step_items(step, cfg.batch_size, cfg.seed)[dist.rank::dist.world]
             batch = data.batch(items, stats)
             x0 = torch.from_numpy(batch.features).to(dist.device)  # (b, T, 168)
-            tokens, mask = encode_texts(encoder, batch.texts, dist.device)
+            tokens, mask = encode_branches(encoder, batch.texts, dist.device)
 
             # ---- noise, timesteps and text dropout of this step
             gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, dist.rank))
