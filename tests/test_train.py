@@ -177,3 +177,16 @@ def test_generate_cli_writes_joints_texts_and_settings(overfit_run, tmp_path, ca
         assert json.loads(str(data["settings"]))["steps"] == 5
     assert main(["generate", "--ckpt", str(overfit_run), "--left", "a", "--right", "b", "--relation", "c",
                  "--mode", "inbetween", "--out", str(out)]) == 2
+
+
+def test_freed_memory_goes_back_to_the_os_between_steps():
+    import ctypes.util
+    import platform
+
+    from handx.train.memory import release_freed_memory
+
+    assert isinstance(release_freed_memory(), bool)
+    if platform.system() == "Linux" and "glibc" in platform.libc_ver()[0] and ctypes.util.find_library("c"):
+        assert release_freed_memory()
+    with pytest.raises(ValueError, match="trim_every"):
+        TrainConfig(data="x", out="y", trim_every=-1)

@@ -45,6 +45,7 @@ from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_tex
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
 from handx.train.data import BRANCHES, TextMotionData
 from handx.train.loop import TrainResult, _param_groups, _setup_distributed, _step_seed
+from handx.train.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 VAL_POOL = 32
@@ -136,6 +137,7 @@ class EvaluatorTrainConfig:
     seed: int = 0
     save_every: int = 1000
     log_every: int = 10
+    trim_every: int = 25  # steps between handing freed memory back to the OS (0: never; handx.train.memory)
     eval_every: int = 500
     text_encoder: str = "glove"
     split: str | None = "train"
@@ -155,6 +157,8 @@ class EvaluatorTrainConfig:
         if self.centring not in CENTRINGS:
             raise ValueError(f"EvaluatorTrainConfig.centring must be one of {', '.join(CENTRINGS)}, "
                              f"got {self.centring!r}")
+        if self.trim_every < 0:
+            raise ValueError(f"EvaluatorTrainConfig.trim_every must be >= 0, got {self.trim_every}")
         EvaluatorConfig.preset(self.preset)  # a clear error for an unknown preset, before any work
 
 
@@ -266,6 +270,9 @@ def train_evaluator(cfg: EvaluatorTrainConfig, *, progress: bool = True, text_en
             optimizer.step()
             last = float(loss.total.detach())
             bar.update(1)
+
+            if cfg.trim_every and (step + 1) % cfg.trim_every == 0:
+                release_freed_memory()
 
             # ---- log, validate and checkpoint
             if metrics is not None and ((step + 1) % cfg.log_every == 0 or step == start):

@@ -30,6 +30,7 @@ from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_tex
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
 from handx.train.data import TextMotionData
 from handx.train.losses import diffusion_loss
+from handx.train.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 NUM_TRAIN_STEPS = 1000
@@ -56,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 500
     log_every: int = 10
+    trim_every: int = 25  # steps between handing freed memory back to the OS (0: never; handx.train.memory)
     text_encoder: str = "minilm"
     split: str | None = "train"
     device: str = "auto"
@@ -69,8 +71,8 @@ class TrainConfig:
         if not 0 <= self.ema_decay < 1 or not 0 <= self.cond_drop < 1:
             raise ValueError(f"TrainConfig.ema_decay and cond_drop must be in [0, 1), got {self.ema_decay}, "
                              f"{self.cond_drop}")
-        if self.warmup < 0:
-            raise ValueError(f"TrainConfig.warmup must be >= 0, got {self.warmup}")
+        if self.warmup < 0 or self.trim_every < 0:
+            raise ValueError(f"TrainConfig.warmup and trim_every must be >= 0, got {self.warmup}, {self.trim_every}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,6 +233,9 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
                     p_ema.lerp_(p, 1 - cfg.ema_decay)
             last = float(loss.total.detach())
             bar.update(1)
+
+            if cfg.trim_every and (step + 1) % cfg.trim_every == 0:
+                release_freed_memory()
 
             # ---- log and checkpoint
             if metrics is not None and ((step + 1) % cfg.log_every == 0 or step == start):
