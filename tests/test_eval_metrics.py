@@ -20,6 +20,8 @@ from handx.eval.metrics import (
 )
 from handx.features.contacts import LABEL_NAMES
 
+from hand_builders import apart, manipnet_windows, open_hand
+
 # ----------------------------------------------------------------------------------------------------------------
 # FID
 
@@ -239,25 +241,6 @@ def test_mpjpe_rejects_mismatched_shapes():
 # Contacts
 
 
-def open_hand() -> np.ndarray:
-    """A flat hand in the z = 0 plane, fingers towards +y, thumb out to +x: ``(21, 3)``."""
-    hand = np.zeros((21, 3))
-    spread = {"thumb": 50.0, "index": 10.0, "middle": 0.0, "ring": -10.0, "pinky": -20.0}
-    for finger, chain in skeleton.CHAINS.items():
-        phi = np.radians(spread[finger])
-        direction = np.array([np.sin(phi), np.cos(phi), 0.0])
-        lengths = [skeleton.NOMINAL_BONE_LENGTH_BY_CHILD[skeleton.JOINT_NAMES[j]] for j in chain[1:]]
-        hand[list(chain[1:])] = np.cumsum(lengths)[:, None] * direction
-    return hand
-
-
-def apart(frames: int) -> np.ndarray:
-    """Two open hands 40 cm apart, no contact: ``(T, 2, 21, 3)``."""
-    left = open_hand() * [-1.0, 1.0, 1.0] + [-0.2, 0.0, 0.0]  # the mirror image of the right hand, on −x
-    right = open_hand() + [0.2, 0.0, 0.0]
-    return np.tile(np.stack([left, right])[None], (frames, 1, 1, 1))
-
-
 def column(name: str) -> int:
     return LABEL_NAMES.index(name)
 
@@ -323,13 +306,7 @@ def test_prf_rejects_non_boolean_labels():
 
 @pytest.fixture(scope="module")
 def real_windows(shared_data) -> np.ndarray:
-    """60-frame windows of one real ManipNet pair: ``(N, 60, 2, 21, 3)``."""
-    from handx.io.bvh import read_bvh_pair
-    from handx.motion import Window, iter_windows
-
-    folder = shared_data / "manipnet" / "cup1"
-    seq = read_bvh_pair(folder / "leftHand.bvh", folder / "rightHand.bvh")
-    return np.stack([w.motion for w in iter_windows(seq) if isinstance(w, Window)])
+    return manipnet_windows(shared_data, "cup1")
 
 
 def test_ground_truth_against_itself(real_windows):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-from test_eval_metrics import apart, open_hand
 
 from handx import skeleton
 from handx.eval.plausibility import (
@@ -21,6 +20,8 @@ from handx.eval.plausibility import (
     plausibility,
     segment_distance,
 )
+
+from hand_builders import apart, manipnet_windows, open_hand
 
 # ----------------------------------------------------------------------------------------------------------------
 # Segment distance
@@ -272,13 +273,8 @@ def test_bad_input_is_rejected():
 
 @pytest.fixture(scope="module")
 def real_windows(shared_data) -> np.ndarray:
-    """60-frame windows of a real ManipNet pair where both hands hold a cube: ``(N, 60, 2, 21, 3)``."""
-    from handx.io.bvh import read_bvh_pair
-    from handx.motion import Window, iter_windows
-
-    folder = shared_data / "manipnet" / "cube_med2"
-    seq = read_bvh_pair(folder / "leftHand.bvh", folder / "rightHand.bvh")
-    return np.stack([w.motion for w in iter_windows(seq) if isinstance(w, Window)])
+    """Both hands hold a cube."""
+    return manipnet_windows(shared_data, "cube_med2")
 
 
 def test_real_capture_is_plausible(real_windows):
