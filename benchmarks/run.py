@@ -386,8 +386,9 @@ def render(results: dict) -> str:
         "# Benchmarks",
         "",
         f"Machine: {results['machine']}.  ",
-        f"Command: `{results['command']}` ({results['date']}); `make bench` runs every section. Numbers are one",
-        "run; ratios compare runs made side by side in that run.",
+        f"Last command: `{results['command']}` ({results['date']}); `make bench` runs every section, and",
+        "`--only SECTION` reruns one and keeps the others. Each section is one run of the script it names; ratios",
+        "compare measurements made side by side within that run.",
         "",
     ]
     for key, section in (("import", _render_import), ("read", _render_read), ("synth", _render_synth),
