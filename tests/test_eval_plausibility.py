@@ -284,3 +284,14 @@ def test_real_capture_is_plausible(real_windows):
     assert result.penetration_max_mm < 15.0
     assert 0.0 < result.jerk < 1000.0
     assert np.isfinite(result.sliding_mm_s)  # this clip has contacts
+
+
+def test_precomputed_frame_labels_give_the_same_scores(real_windows):
+    from handx.eval.metrics import clip_contact_labels, frame_contact_labels
+
+    frames = frame_contact_labels(real_windows)
+    assert frames.shape == real_windows.shape[:2] + (19,) and frames.any()
+    given = clip_contact_labels(real_windows, frame_labels=frames)
+    computed = clip_contact_labels(real_windows)
+    assert (given.all() == computed.all()).all()
+    assert plausibility(real_windows, frame_labels=frames) == plausibility(real_windows)

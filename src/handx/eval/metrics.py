@@ -267,22 +267,26 @@ def _has_run(frames: np.ndarray, length: int) -> np.ndarray:
     return (window == length).any(-1)
 
 
-def clip_contact_labels(motion: np.ndarray, *, min_duration: int = 1) -> ClipContacts:
+def frame_contact_labels(motion: np.ndarray) -> np.ndarray:
+    """Per-frame contact labels ``(N, T, 19)`` of clips ``(N, T, 2, 21, 3)`` or one clip (N = 1), computed in
+    chunks of clips to bound memory (:func:`handx.features.contacts.contact_labels`, reference §2.9)."""
+    motion = as_clips(motion)
+    return np.concatenate([contact_labels(motion[part]) for part in clip_chunks(len(motion))])
+
+
+def clip_contact_labels(motion: np.ndarray, *, min_duration: int = 1,
+                        frame_labels: np.ndarray | None = None) -> ClipContacts:
     """Clip-level contact labels of clips ``(N, T, 2, 21, 3)`` or one clip ``(T, 2, 21, 3)`` (reference §7.3).
 
     From the per-frame labels of :func:`handx.features.contacts.contact_labels` (reference §2.9: thumb-tip pairs
     < 2 cm, tip to the other palm's nearest sample < 2.5 cm; the palm–palm column is not scored), a clip label is
     positive when its frame label holds for at least ``min_duration`` consecutive frames. A single clip gives
-    ``N = 1``.
+    ``N = 1``. ``frame_labels`` ``(N, T, 19)`` from :func:`frame_contact_labels` saves computing them again.
     """
-    motion = as_clips(motion)
     if min_duration < 1:
         raise ValueError(f"min_duration must be >= 1, got {min_duration}")
-    labels = []
-    for part in clip_chunks(len(motion)):
-        frames = contact_labels(motion[part])  # (n, T, 19)
-        labels.append(_has_run(np.swapaxes(frames, -1, -2), min_duration))  # (n, 19)
-    label = np.concatenate(labels)  # (N, 19)
+    frames = frame_contact_labels(motion) if frame_labels is None else np.asarray(frame_labels, dtype=bool)
+    label = _has_run(np.swapaxes(frames, -1, -2), min_duration)  # (N, 19)
     return ClipContacts(intra=label[:, _INTRA], inter=label[:, _INTER])
 
 

@@ -174,7 +174,7 @@ def _in_frame(rotation: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     return (rotation[..., None, :, :] * vectors[..., None, :]).sum(-1)
 
 
-def contact_sliding(motion: np.ndarray, fps: float = FPS) -> float:
+def contact_sliding(motion: np.ndarray, fps: float = FPS, *, frame_labels: np.ndarray | None = None) -> float:
     """Mean sliding speed of touching fingertips, mm/s; NaN when no contact lasts two consecutive frames.
 
     A contact frame pair is two consecutive frames (t, t + 1) in which one contact label of
@@ -198,7 +198,7 @@ def contact_sliding(motion: np.ndarray, fps: float = FPS) -> float:
     total, count = 0.0, 0
     for part in clip_chunks(len(clips)):
         chunk = clips[part]  # (n, T, 2, 21, 3)
-        labels = contact_labels(chunk)[..., :18]  # (n, T, 18): 8 thumb-tip, then 10 tip–palm columns
+        labels = (contact_labels(chunk) if frame_labels is None else frame_labels[part])[..., :18]  # (n, T, 18)
         held = labels[:, 1:] & labels[:, :-1]  # (n, T − 1, 18) in contact in both frames of a pair
         if not held.any():
             continue
@@ -249,8 +249,9 @@ class Plausibility:
         return dataclasses.asdict(self)
 
 
-def plausibility(motion: np.ndarray, fps: float = FPS) -> Plausibility:
-    """All plausibility measures of clips ``(N, T, 2, 21, 3)`` or one clip ``(T, 2, 21, 3)`` at ``fps``."""
+def plausibility(motion: np.ndarray, fps: float = FPS, *, frame_labels: np.ndarray | None = None) -> Plausibility:
+    """All plausibility measures of clips ``(N, T, 2, 21, 3)`` or one clip ``(T, 2, 21, 3)`` at ``fps``;
+    ``frame_labels`` ``(N, T, 19)`` are the clips' per-frame contact labels when already computed."""
     clips = as_clips(motion)
     pen = interpenetration(clips)
     return Plausibility(
@@ -259,5 +260,5 @@ def plausibility(motion: np.ndarray, fps: float = FPS) -> Plausibility:
         penetration_frames=pen.frames,
         jerk=jerk(clips, fps),
         bone_drift_pct=bone_drift(clips),
-        sliding_mm_s=contact_sliding(clips, fps),
+        sliding_mm_s=contact_sliding(clips, fps, frame_labels=frame_labels),
     )

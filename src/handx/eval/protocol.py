@@ -134,15 +134,19 @@ class _Scored:
     plausible: list[dict[str, float]]  # per group
 
 
-def _score(embedder: MotionTextEmbedder, truth: np.ndarray, truth_contacts: metrics.ClipContacts,
-           generated: np.ndarray, bar: tqdm) -> _Scored:
+def _score(embedder: MotionTextEmbedder, truth: np.ndarray, generated: np.ndarray, bar: tqdm,
+           truth_frames: np.ndarray | None = None) -> _Scored:
+    """Embeddings, clip contact labels, MPJPE and plausibility of every group of ``generated``. The per-frame
+    contact labels of a group are computed once and serve both the contact scores and contact sliding
+    (``truth_frames``: the ground truth's, when ``generated`` is the ground truth)."""
     embeddings, contacts, errors, plausible = [], [], [], []
     for g in range(generated.shape[1]):
         motion = generated[:, g]  # (N, T, 2, 21, 3)
+        frames = metrics.frame_contact_labels(motion) if truth_frames is None else truth_frames  # (N, T, 19)
         embeddings.append(np.asarray(embedder.embed_motion(motion), dtype=np.float64))
-        contacts.append(metrics.clip_contact_labels(motion))
+        contacts.append(metrics.clip_contact_labels(motion, frame_labels=frames))
         errors.append(metrics.mpjpe(truth, motion))
-        plausible.append(plausibility.plausibility(motion).as_dict())
+        plausible.append(plausibility.plausibility(motion, frame_labels=frames).as_dict())
         bar.update(1)
     return _Scored(np.stack(embeddings, axis=1), contacts, errors, plausible)
 
@@ -189,11 +193,11 @@ def evaluate(embedder: MotionTextEmbedder, eval_set: EvalSet, generated: Mapping
     total = 1 + sum(j.shape[1] for j in generated.values())
     with tqdm(total=total, desc="embed and score", unit="group", disable=not progress) as bar:
         text = np.asarray(embedder.embed_text(*eval_set.texts), dtype=np.float64)  # (N, D)
-        truth_contacts = metrics.clip_contact_labels(truth)
-        rows_in = {REAL: _score(embedder, truth, truth_contacts, truth[:, None], bar)}
+        rows_in = {REAL: _score(embedder, truth, truth[:, None], bar, metrics.frame_contact_labels(truth))}
         for name, joints in generated.items():
-            rows_in[name] = _score(embedder, truth, truth_contacts, joints, bar)
+            rows_in[name] = _score(embedder, truth, joints, bar)
     truth_emb = rows_in[REAL].embeddings[:, 0]
+    truth_contacts = rows_in[REAL].contacts[0]
 
     rows: dict[str, dict[str, Estimate]] = {}
     for name, scored in rows_in.items():
