@@ -25,7 +25,6 @@ import dataclasses
 import json
 import logging
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import numpy as np
 from handx.errors import HandxInputError
 from handx.io.atomic import atomic_open
 from handx.io.handx_npz import read_handx_npz
+from handx.io.sources import read_npz_arrays
 from handx.io.store import Store
 from handx.motion import WINDOW
 
@@ -123,18 +123,6 @@ def _check_joints(joints: np.ndarray, path: Path, item: str | None = None) -> np
     return joints.astype(np.float32)
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except ValueError as exc:  # object arrays: the HandX release layout (pickled dicts)
-        if "pickle" in str(exc).lower():
-            return {}
-        raise HandxInputError(path, f"unreadable npz ({exc})") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise HandxInputError(path, f"unreadable npz ({exc})") from exc
-
-
 class _Collector:
     """Generations per item, gathered from any number of files."""
 
@@ -209,8 +197,8 @@ def load_generated(paths: Sequence[str | os.PathLike], eval_set: EvalSet) -> tup
         raise HandxInputError(None, f"no .npz file found in {', '.join(map(str, paths))}")
     collector = _Collector(eval_set)
     for path in files:
-        data = _read_npz(path)
-        if not data:
+        data = read_npz_arrays(path)
+        if data is None:  # pickled entries: the HandX release layout
             collector.add_release(path)
         elif "ids" in data and "joints" in data:
             collector.add_by_ids(path, data["ids"], data["joints"])

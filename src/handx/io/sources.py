@@ -74,7 +74,7 @@ def _from_store(root: Path, ids: Sequence[str] | None) -> Iterator[Clip | HandxI
         yield _clip(r.id, store.motion(i), Texts.from_json(r.texts), root, {"source": r.source})
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
+def read_npz_arrays(path: Path) -> dict[str, np.ndarray] | None:
     """The arrays of an npz, or None when it holds pickled objects (the HandX release layout)."""
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -147,7 +147,7 @@ def _iter(path: Path, ids: Sequence[str] | None) -> Iterator[Clip | HandxInputEr
             raise HandxInputError(path, f"unreadable npy ({exc})") from exc
         clips = _from_arrays(path, {"motion": array})
     elif path.suffix == ".npz":
-        data = _read_npz(path)
+        data = read_npz_arrays(path)
         clips = _from_release(path) if data is None else _from_arrays(path, data)
     else:
         raise HandxInputError(path, "expected a store directory, a .npz or a .npy file")
