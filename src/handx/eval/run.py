@@ -65,19 +65,20 @@ def _names(paths: tuple[str, ...], taken: set[str]) -> list[str]:
 def run_benchmark(cfg: BenchmarkConfig, *, progress: bool = True) -> EvalReport:
     """Evaluate the ground truth and every generator of ``cfg``; writes ``results.json``/``results.md``."""
     from handx.eval.evaluator import Evaluator
+    from handx.eval.generation import generate_for_eval
+    from handx.sampling.generate import Generator
 
     if not cfg.runs and not cfg.generated:
         log.info("no generator given: reporting the ground truth only")
     evaluator = Evaluator.load(cfg.evaluator, device=cfg.device)
     eval_set = load_eval_set(cfg.data, split=cfg.split, variant=cfg.variant, limit=cfg.limit)
+    if eval_set.motion.shape[0] < 2:
+        raise HandxInputError(cfg.data, "an evaluation needs at least 2 items")
     generated: dict[str, np.ndarray] = {}
     notes: dict[str, dict] = {}
     taken: set[str] = set()
     out = Path(cfg.out)
     for run, name in zip(cfg.runs, _names(cfg.runs, taken)):
-        from handx.eval.generation import generate_for_eval
-        from handx.sampling.generate import Generator
-
         generator = Generator.load(run, device=cfg.device)
         generated[name] = generate_for_eval(
             generator, eval_set, out / "generated" / f"{name}.npz", groups=cfg.groups, seed=cfg.seed,
@@ -90,8 +91,6 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: bool = True) -> EvalReport:
         if notes[name]["dropped_generations"]:
             log.warning("%s: %d generation(s) beyond %d per item are not used", path,
                         notes[name]["dropped_generations"], notes[name]["groups"])
-    if eval_set.motion.shape[0] < 2:
-        raise HandxInputError(cfg.data, "an evaluation needs at least 2 items")
     settings = EvalSettings(replications=cfg.replications, seed=cfg.seed)
     report = evaluate(evaluator, eval_set, generated, settings=settings, progress=progress,
                       notes={"generators": notes})
