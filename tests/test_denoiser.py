@@ -247,3 +247,45 @@ def test_config_errors():
         DiffusionConfig.preset("huge")
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['depth'\]"):
         DiffusionConfig.from_json({"depth": 3})
+
+
+# ------------------------------------------------------------------------------- patches, fused, pooled text
+
+CPU_LIKE = dataclasses.replace(DiffusionConfig.preset("cpu"), layers=2, width=32, heads=2, ff=64, text_dim=24)
+
+
+@pytest.mark.parametrize("changes", [{}, {"branches": "treble"}, {"text_pool": False}, {"patch": 3},
+                                     {"patch": 1, "branches": "fused"}])
+def test_cpu_variants_count_their_parameters_and_keep_shapes(changes):
+    config = dataclasses.replace(CPU_LIKE, **changes)
+    model = TrebleDenoiser(config).eval()
+    assert count(model) == config.parameter_count()
+    with torch.no_grad():
+        for frames in (60, 30, 7):  # windows that are not a multiple of the patch
+            x_t, t, tokens, mask = inputs(config, batch=2, frames=frames)
+            assert model(x_t, t, tokens, mask).shape == (2, frames, 168)
+
+
+def test_pooled_text_is_the_mean_of_the_real_tokens():
+    torch.manual_seed(0)
+    pooled = TrebleDenoiser(CPU_LIKE).eval()
+    tokens_model = TrebleDenoiser(dataclasses.replace(CPU_LIKE, text_pool=False)).eval()
+    tokens_model.load_state_dict(pooled.state_dict())
+    x_t, t, tokens, mask = inputs(CPU_LIKE, batch=3)
+    means = torch.stack([torch.stack([tokens[b, i, mask[b, i]].mean(0) for i in range(3)]) for b in range(3)])
+    with torch.no_grad():
+        want = tokens_model(x_t, t, means[:, :, None], torch.ones(3, 3, 1, dtype=torch.bool))
+        torch.testing.assert_close(pooled(x_t, t, tokens, mask), want)
+
+
+@pytest.mark.parametrize("config", [CPU_LIKE, dataclasses.replace(CPU_LIKE, text_pool=False)])
+def test_fused_branches_ignore_dropped_texts(config):
+    torch.manual_seed(0)
+    model = TrebleDenoiser(config).eval()
+    x_t, t, tokens, mask = inputs(config, batch=2)
+    drop = torch.tensor([[True, False], [True, False], [True, False]])
+    other = torch.randn_like(tokens)
+    with torch.no_grad():
+        a, b = model(x_t, t, tokens, mask, drop), model(x_t, t, other, mask, drop)
+    torch.testing.assert_close(a[0], b[0])  # sample 0: every branch dropped, so its text does not matter
+    assert not torch.allclose(a[1], b[1])  # sample 1 keeps its texts

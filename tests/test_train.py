@@ -46,7 +46,7 @@ def _first_variant_batch(store, run):
     saved = read_config(run)
     stats = FeatureStats.from_json(saved["stats"])
     data = TextMotionData(store)
-    items = data.items[data.items[:, 1] == 0]  # every clip with its first text variant
+    items = data.items[data.items[:, 2] == 0]  # every clip with its first text variant
     return data, data.batch(items, stats), saved
 
 

@@ -18,10 +18,12 @@ def register(groups: argparse._SubParsersAction) -> None:
                     "handx generate outputs, or the HandX release layout; see docs/evaluation.md). Each metric is "
                     "the mean over --replications rounds ± the half-width of its 95 %% interval; the same --seed "
                     "reproduces the table exactly. Writes OUT/results.json and OUT/results.md.")
-    p.add_argument("--evaluator", type=Path, required=True, metavar="RUN", help="evaluator run (handx train evaluator)")
+    p.add_argument("--evaluator", default=None, metavar="RUN",
+                   help="evaluator run (handx train evaluator) or built-in name (handx models); default: the "
+                        "built-in synthetic-benchmark evaluator")
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="annotated store holding the test split")
     p.add_argument("--split", default="test", help="split to evaluate on (default test; 'none': every clip)")
-    p.add_argument("--ckpt", type=Path, action="append", default=[], metavar="RUN",
+    p.add_argument("--ckpt", action="append", default=[], metavar="RUN",
                    help="diffusion run to sample from (repeat for several)")
     p.add_argument("--generated", type=Path, action="append", default=[], metavar="PATH",
                    help="file or folder of generations to score (repeat for several generators)")
@@ -46,8 +48,14 @@ def _eval(args: argparse.Namespace) -> int:
     from handx.eval.report import to_markdown
     from handx.eval.run import BenchmarkConfig, run_benchmark
 
+    evaluator = args.evaluator
+    if evaluator is None:
+        from handx.assets import DEFAULT_EVALUATOR, default_run
+
+        evaluator = str(default_run("evaluator"))
+        print(f"no --evaluator given: using the built-in evaluator {DEFAULT_EVALUATOR}")
     try:
-        cfg = BenchmarkConfig(evaluator=str(args.evaluator), data=str(args.data), out=str(args.out),
+        cfg = BenchmarkConfig(evaluator=str(evaluator), data=str(args.data), out=str(args.out),
                               runs=tuple(map(str, args.ckpt)), generated=tuple(map(str, args.generated)),
                               split=None if args.split == "none" else args.split, variant=args.variant,
                               limit=args.limit, groups=args.groups, replications=args.replications, seed=args.seed,

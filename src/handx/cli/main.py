@@ -11,6 +11,7 @@ from handx.cli import annotate, data, eval as eval_cli, generate, train
 from handx.cli import view as view_cli
 from handx.cli import render as render_cli
 from handx.cli import export as export_cli
+from handx.cli import models as models_cli
 from handx.errors import HandxInputError
 
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     view_cli.register(groups)
     render_cli.register(groups)
     export_cli.register(groups)
+    models_cli.register(groups)
     return parser
 
 

@@ -18,15 +18,33 @@ def register(groups: argparse._SubParsersAction) -> None:
                     "the texts of DIR. Checkpoints (safetensors + config JSON + optimiser state) go to RUN/; "
                     "re-running the same command resumes from the newest checkpoint with the same data order. "
                     "Multi-GPU: torchrun --nproc_per_node=N -m handx.cli.main train diffusion ...")
-    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="annotated store (handx annotate)")
+    p.add_argument("--data", type=Path, required=True, metavar="DIR", action="append",
+                   help="annotated store (handx annotate); repeat to train on several stores at once (the first "
+                        "one's held-out split validates)")
     p.add_argument("--out", type=Path, required=True, metavar="RUN", help="run directory")
     p.add_argument("--preset", default="tiny",
-                   help="model size: tiny, 4x256, 8x512, 12x512 (= base, the paper's default), 16x768")
+                   help="model size: tiny, cpu (the built-in model's), 4x256, 8x512, 12x512 (= base, the paper's "
+                        "default), 16x768")
     p.add_argument("--steps", type=int, default=1000, help="optimiser steps in total (default 1000)")
     p.add_argument("--batch-size", type=int, default=64, help="global batch size (default 64)")
-    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default 1e-4)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak AdamW learning rate (default: the preset's; 1e-3 for tiny and cpu, 1e-4 for the "
+                        "paper's sizes)")
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"],
+                   help="learning rate after warm-up: cosine decay to --min-lr × lr (default) or constant")
+    p.add_argument("--min-lr", type=float, default=0.1, help="final learning rate as a fraction of --lr (0.1)")
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
     p.add_argument("--save-every", type=int, default=500, help="steps between checkpoints (default 500)")
+    p.add_argument("--eval-every", type=int, default=500,
+                   help="steps between held-out checks: the EMA model's loss on --val-split, and with "
+                        "--val-evaluator the R-precision of generated clips; the best step is kept in RUN/best")
+    p.add_argument("--val-split", default="test", help="held-out split of the first store ('none': no checks)")
+    p.add_argument("--val-items", type=int, default=128, help="held-out clips per check (default 128)")
+    p.add_argument("--val-evaluator", default=None, metavar="RUN",
+                   help="evaluator run (or built-in name) that scores generated held-out clips during training")
+    p.add_argument("--workers", type=int, default=0,
+                   help="DataLoader processes that gather batches ahead of the network (default 0: in the "
+                        "training process; gathering is by index, so 0 is fast on a CPU)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="train",
                    help="store split to train on when the store has splits ('none': every clip)")
@@ -71,9 +89,16 @@ def register(groups: argparse._SubParsersAction) -> None:
 def _train_diffusion(args: argparse.Namespace) -> int:
     from handx.train.loop import TrainConfig, train_diffusion
 
-    cfg = TrainConfig(data=str(args.data), out=str(args.out), preset=args.preset, steps=args.steps,
-                      batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, save_every=args.save_every,
-                      seed=args.seed, split=None if args.split == "none" else args.split, text_encoder=args.text_encoder, device=args.device)
+    from handx.models.diffusion import default_lr
+
+    cfg = TrainConfig(data=tuple(str(d) for d in args.data), out=str(args.out), preset=args.preset,
+                      steps=args.steps, batch_size=args.batch_size,
+                      lr=args.lr if args.lr is not None else default_lr(args.preset), schedule=args.schedule,
+                      min_lr=args.min_lr, warmup=args.warmup, save_every=args.save_every, eval_every=args.eval_every,
+                      val_split=None if args.val_split == "none" else args.val_split, val_items=args.val_items,
+                      val_evaluator=args.val_evaluator, workers=args.workers, seed=args.seed,
+                      split=None if args.split == "none" else args.split, text_encoder=args.text_encoder,
+                      device=args.device)
     result = train_diffusion(cfg, progress=not args.no_progress)
     print(f"trained to step {result.step} in {result.run}"
           + (f" (last loss {result.last_loss:.4f})" if result.last_loss is not None else ""))

@@ -70,7 +70,9 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: bool = True) -> EvalReport:
 
     if not cfg.runs and not cfg.generated:
         log.info("no generator given: reporting the ground truth only")
-    evaluator = Evaluator.load(cfg.evaluator, device=cfg.device)
+    from handx.assets import resolve_run
+
+    evaluator = Evaluator.load(resolve_run(cfg.evaluator, kind="evaluator"), device=cfg.device)
     eval_set = load_eval_set(cfg.data, split=cfg.split, variant=cfg.variant, limit=cfg.limit)
     if eval_set.motion.shape[0] < 2:
         raise HandxInputError(cfg.data, "an evaluation needs at least 2 items")
@@ -79,7 +81,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: bool = True) -> EvalReport:
     taken: set[str] = set()
     out = Path(cfg.out)
     for run, name in zip(cfg.runs, _names(cfg.runs, taken)):
-        generator = Generator.load(run, device=cfg.device)
+        generator = Generator.load(resolve_run(run, kind="generator"), device=cfg.device)
         generated[name] = generate_for_eval(
             generator, eval_set, out / "generated" / f"{name}.npz", groups=cfg.groups, seed=cfg.seed,
             sampler=cfg.sampler, steps=cfg.steps, guidance=cfg.guidance, batch_size=cfg.batch_size,

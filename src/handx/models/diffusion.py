@@ -65,6 +65,13 @@ class DiffusionConfig:
         max_text_tokens: text tokens per branch the text encoder is expected to give (documentation only:
             the network accepts any length).
         cond_drop: probability that training drops one branch's text for one sample, in [0, 1].
+        patch: frames per motion token (1: one token per frame, as the reference; 4: a 60-frame window is 15
+            tokens, about 4× less compute; the input and output projections cover ``patch`` frames).
+        branches: ``treble`` (the reference: one decoder pass per text branch, summed) or ``fused`` (one pass
+            that cross-attends to the three texts at once, each marked by a learned branch embedding; 3× less
+            compute).
+        text_pool: cross-attend to each text's mean-pooled token feature (one memory token per branch; for
+            MiniLM this is its sentence embedding) instead of every token.
     """
 
     layers: int = 12
@@ -77,9 +84,17 @@ class DiffusionConfig:
     features: int = NUM_FEATURES
     max_text_tokens: int = 77
     cond_drop: float = 0.1
+    patch: int = 1
+    branches: str = "treble"
+    text_pool: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("layers", "width", "heads", "ff", "text_dim", "frames", "features", "max_text_tokens"):
+        if self.branches not in ("treble", "fused"):
+            raise ValueError(f"DiffusionConfig.branches must be 'treble' or 'fused', got {self.branches!r}")
+        if not isinstance(self.text_pool, bool):
+            raise ValueError(f"DiffusionConfig.text_pool must be true or false, got {self.text_pool!r}")
+        for name in ("layers", "width", "heads", "ff", "text_dim", "frames", "features", "max_text_tokens",
+                     "patch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"DiffusionConfig.{name} must be a positive integer, got {value!r}")
@@ -121,20 +136,30 @@ class DiffusionConfig:
         """Trainable parameters of :class:`TrebleDenoiser` with this config, from the shapes alone."""
         d, f = self.width, self.ff
         layer = 2 * (4 * d * d + 4 * d) + (2 * d * f + f + d) + 3 * 2 * d  # 2 attentions, FFN, 3 LayerNorms
-        projections = (self.features * d + d) + (d * self.features + self.features) + (self.text_dim * d + d)
+        f_in = self.features * self.patch
+        projections = (f_in * d + d) + (d * f_in + f_in) + (self.text_dim * d + d)
         time_mlp = 2 * (d * d + d)
-        tokens = 2 * NUM_BRANCHES * d  # CLS and null text per branch
+        tokens = 2 * NUM_BRANCHES * d  # CLS and null text per branch (fused: branch embedding and null text)
         return self.layers * layer + projections + time_mlp + tokens
 
 
-PRESETS: dict[str, dict[str, int]] = {
+PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"layers": 2, "width": 64, "heads": 2, "ff": 128},
     "4x256": {"layers": 4, "width": 256, "heads": 4, "ff": 1024},
     "8x512": {"layers": 8, "width": 512, "heads": 4, "ff": 1024},
     "12x512": {"layers": 12, "width": 512, "heads": 4, "ff": 1024},
     "16x768": {"layers": 16, "width": 768, "heads": 4, "ff": 7424},
+    # the built-in CPU model: 4-frame tokens, one fused pass over pooled texts (DESIGN.md deviations)
+    "cpu": {"layers": 4, "width": 256, "heads": 4, "ff": 1024, "patch": 4, "branches": "fused", "text_pool": True},
 }
 PRESET_ALIASES: dict[str, str] = {"base": "12x512"}
+#: Peak learning rates per preset (small networks train stably at 1e-3; the paper's sizes use 1e-4, reference §4.6).
+PRESET_LR: dict[str, float] = {"tiny": 1e-3, "cpu": 1e-3}
+
+
+def default_lr(preset: str) -> float:
+    """The peak learning rate a preset trains with by default."""
+    return PRESET_LR.get(PRESET_ALIASES.get(preset, preset), 1e-4)
 #: Trainable parameters the paper reports per preset (Appendix B, Table C).
 PAPER_PARAMETERS: dict[str, float] = {"4x256": 4.63e6, "8x512": 26.33e6, "12x512": 38.95e6, "16x768": 260.97e6}
 
@@ -151,6 +176,13 @@ def sinusoidal(positions: Tensor, dim: int) -> Tensor:
     return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)  # (..., dim), sin/cos interleaved
 
 
+def _pool(text_tokens: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean of each text's real tokens: ``(3, B, L, D)`` → ``(3, B, 1, D)`` with an all-True mask."""
+    weights = text_mask.to(text_tokens.dtype).unsqueeze(-1)  # (3, B, L, 1)
+    pooled = (text_tokens * weights).sum(dim=2, keepdim=True) / weights.sum(dim=2, keepdim=True).clamp(min=1)
+    return pooled, torch.ones(text_mask.shape[:2] + (1,), dtype=torch.bool, device=text_mask.device)
+
+
 def sample_text_drop(batch: int, probability: float, *, device: torch.device | str | None = None,
                      generator: torch.Generator | None = None) -> Tensor:
     """Independent per-branch, per-sample text dropout for training: ``(3, batch)`` bool, True = dropped."""
@@ -164,17 +196,19 @@ class TrebleDenoiser(nn.Module):
         super().__init__()
         self.config = config
         d = config.width
-        self.input_proj = nn.Linear(config.features, d)
+        self.input_proj = nn.Linear(config.features * config.patch, d)
         self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.text_proj = nn.Linear(config.text_dim, d)
-        self.cls_tokens = nn.Parameter(torch.empty(NUM_BRANCHES, d))  # CLS_b, one per branch
+        # treble: CLS_b, one per branch; fused: the embedding that marks branch b's memory tokens
+        self.cls_tokens = nn.Parameter(torch.empty(NUM_BRANCHES, d))
         self.null_text = nn.Parameter(torch.empty(NUM_BRANCHES, d))  # memory of a dropped branch
         layer = nn.TransformerDecoderLayer(d, config.heads, config.ff, config.dropout, activation="gelu",
                                            batch_first=True, norm_first=False)
         self.decoder = nn.TransformerDecoder(layer, config.layers)
         self.token_dropout = nn.Dropout(config.dropout)
-        self.output_proj = nn.Linear(d, config.features)
-        self.register_buffer("positions", sinusoidal(torch.arange(config.frames + 2), d), persistent=False)
+        self.output_proj = nn.Linear(d, config.features * config.patch)
+        tokens = -(-config.frames // config.patch)  # motion tokens of a full window
+        self.register_buffer("positions", sinusoidal(torch.arange(tokens + 2), d), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -205,6 +239,10 @@ class TrebleDenoiser(nn.Module):
             x̂₀ ``(B, T, features)``.
         """
         batch, frames = self._check(x_t, t, text_tokens, text_mask, drop)
+        if self.config.text_pool:
+            text_tokens, text_mask = _pool(text_tokens, text_mask)  # (3, B, 1, D), (3, B, 1)
+        if self.config.patch > 1 or self.config.branches == "fused":
+            return self._forward_patched(x_t, t, text_tokens, text_mask, drop)
         x_emb = self.input_proj(x_t)  # (B, T, d): m_1 … m_T
         time = self._time_token(t)  # (B, 1, d)
         tgt = torch.cat([time.expand(NUM_BRANCHES, -1, -1, -1),
@@ -216,6 +254,34 @@ class TrebleDenoiser(nn.Module):
                            memory_key_padding_mask=padding.flatten(0, 1))  # (3B, T + 2, d)
         out = out.unflatten(0, (NUM_BRANCHES, batch))[:, :, 2:]  # (3, B, T, d): o_left, o_right, o_relation
         return self.output_proj(x_emb + out.sum(dim=0))  # (B, T, features)
+
+    def _forward_patched(self, x_t: Tensor, t: Tensor, text_tokens: Tensor, text_mask: Tensor,
+                         drop: Tensor | None) -> Tensor:
+        """The forward pass with ``patch`` frames per token, treble or fused (see :class:`DiffusionConfig`)."""
+        cfg = self.config
+        batch, frames = x_t.shape[:2]
+        tokens = -(-frames // cfg.patch)
+        pad = tokens * cfg.patch - frames
+        x = torch.nn.functional.pad(x_t, (0, 0, 0, pad))  # (B, tokens·patch, F)
+        x_emb = self.input_proj(x.reshape(batch, tokens, cfg.patch * cfg.features))  # (B, N, d)
+        time = self._time_token(t)[0]  # (B, 1, d)
+        memory, padding = self._memory(text_tokens, text_mask, drop)  # (3, B, L, d), (3, B, L)
+        if cfg.branches == "fused":
+            tgt = self.token_dropout(torch.cat([time, x_emb], dim=1) + self.positions[1:tokens + 2])  # (B, N+1, d)
+            memory = memory + self.cls_tokens[:, None, None, :]  # mark each branch's tokens
+            memory = memory.permute(1, 0, 2, 3).flatten(1, 2)  # (B, 3L, d)
+            padding = padding.permute(1, 0, 2).flatten(1, 2)  # (B, 3L)
+            out = self.decoder(tgt, memory, memory_key_padding_mask=padding)[:, 1:]  # (B, N, d)
+        else:
+            tgt = torch.cat([time[None].expand(NUM_BRANCHES, -1, -1, -1),
+                             self.cls_tokens[:, None, None, :].expand(-1, batch, -1, -1),
+                             x_emb.expand(NUM_BRANCHES, -1, -1, -1)], dim=2)  # (3, B, N + 2, d)
+            tgt = self.token_dropout(tgt + self.positions[:tokens + 2])
+            out = self.decoder(tgt.flatten(0, 1), memory.flatten(0, 1),
+                               memory_key_padding_mask=padding.flatten(0, 1))  # (3B, N + 2, d)
+            out = out.unflatten(0, (NUM_BRANCHES, batch))[:, :, 2:].sum(dim=0)  # (B, N, d)
+        y = self.output_proj(x_emb + out)  # (B, N, patch·F)
+        return y.reshape(batch, tokens * cfg.patch, cfg.features)[:, :frames]  # (B, T, F)
 
     def forward_sequential(self, x_t: Tensor, t: Tensor, text_tokens: Tensor, text_mask: Tensor,
                            drop: Tensor | None = None) -> Tensor:

@@ -99,8 +99,10 @@ def load_checkpoint(path: str | os.PathLike, *, optimizer: bool = True) -> Check
     path = Path(path)
     try:
         state = json.loads((path / "state.json").read_text())
-        model = load_file(os.fspath(path / "model.safetensors"))
         ema = load_file(os.fspath(path / "ema.safetensors"))
+        # a packaged model (handx.assets) ships only its EMA weights, which then serve as the model weights too
+        model = (load_file(os.fspath(path / "model.safetensors")) if (path / "model.safetensors").is_file()
+                 else ema)
         opt = (torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
                if optimizer and (path / "optimizer.pt").exists() else None)
     except (OSError, ValueError, json.JSONDecodeError) as exc:

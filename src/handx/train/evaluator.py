@@ -243,10 +243,10 @@ def train_evaluator(cfg: EvaluatorTrainConfig, *, progress: bool = True, text_en
     try:
         for step in range(start, cfg.steps):
             # ---- data: the step's clips, and a variant for each of their three texts
-            items = data.step_items(step, cfg.batch_size, cfg.seed)  # (B, 2) global batch
-            counts = np.array([[len(records[int(c)].texts[key]) for c in items[:, 0]] for key in BRANCHES])
+            items = data.step_items(step, cfg.batch_size, cfg.seed)  # (B, 3) global batch: store, clip, variant
+            counts = np.array([[len(records[int(c)].texts[key]) for c in items[:, 1]] for key in BRANCHES])
             variants = step_variants(counts, step, cfg.seed)[:, dist.rank::dist.world]  # (3, b)
-            clips = items[dist.rank::dist.world, 0]  # (b,)
+            clips = items[dist.rank::dist.world, 1]  # (b,)
             motion = torch.from_numpy(preprocess(np.stack([data.store.motion(int(c)) for c in clips]))
                                       ).to(dist.device)  # (b, T, 126)
             batch_texts = tuple([records[int(c)].texts[key][int(v)] for c, v in zip(clips, variants[k])]

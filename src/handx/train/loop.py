@@ -16,19 +16,22 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
 from handx.models.representation import FeatureStats
 from handx.sampling.schedule import cosine_betas
-from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
+from handx.errors import HandxInputError
+from handx.text import TextEncoder, load_text_encoder
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
-from handx.train.data import TextMotionData
+from handx.train.data import TextMotionData, step_loader
 from handx.train.losses import diffusion_loss
 from handx.train.memory import release_freed_memory
 
@@ -40,15 +43,23 @@ NUM_TRAIN_STEPS = 1000
 class TrainConfig:
     """Settings of a diffusion training run (defaults follow reference §4.1 and §4.6 where they apply).
 
-    ``batch_size`` is the global batch, split evenly over the processes of a distributed run.
+    ``data`` is one store or several (``"a,b"`` or a tuple): their items are pooled. ``batch_size`` is the
+    global batch, split evenly over the processes of a distributed run. The learning rate warms up linearly for
+    ``warmup`` steps, then follows ``schedule``: ``cosine`` decays to ``lr · min_lr`` at ``steps``; ``constant``
+    stays at ``lr``. Every ``eval_every`` steps the EMA model's diffusion loss on ``val_items`` held-out items
+    (split ``val_split`` of the first store) is logged, and with ``val_evaluator`` (an evaluator run) the
+    R-precision of ``val_items`` generated clips as well; the best checkpoint by that metric (else by the loss)
+    is kept in ``RUN/best``.
     """
 
-    data: str
+    data: str | tuple[str, ...]
     out: str
     preset: str = "tiny"
     steps: int = 1000
     batch_size: int = 64
     lr: float = 1e-4
+    min_lr: float = 0.1
+    schedule: str = "cosine"
     weight_decay: float = 5e-6
     warmup: int = 100
     grad_clip: float = 1.0
@@ -57,22 +68,52 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 500
     log_every: int = 10
+    eval_every: int = 500
+    val_split: str | None = "test"
+    val_items: int = 128
+    val_evaluator: str | None = None
+    val_steps: int = 10
     trim_every: int = 25  # steps between handing freed memory back to the OS (0: never; handx.train.memory)
     text_encoder: str = "minilm"
     split: str | None = "train"
+    workers: int = 0
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "save_every", "log_every"):
+        for name in ("steps", "batch_size", "save_every", "log_every", "eval_every", "val_items", "val_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.grad_clip <= 0:
             raise ValueError(f"TrainConfig.lr and grad_clip must be > 0, got {self.lr}, {self.grad_clip}")
+        if not 0 <= self.min_lr <= 1:
+            raise ValueError(f"TrainConfig.min_lr is a fraction of lr in [0, 1], got {self.min_lr}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"TrainConfig.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not 0 <= self.ema_decay < 1 or not 0 <= self.cond_drop < 1:
             raise ValueError(f"TrainConfig.ema_decay and cond_drop must be in [0, 1), got {self.ema_decay}, "
                              f"{self.cond_drop}")
-        if self.warmup < 0 or self.trim_every < 0:
-            raise ValueError(f"TrainConfig.warmup and trim_every must be >= 0, got {self.warmup}, {self.trim_every}")
+        if self.warmup < 0 or self.trim_every < 0 or self.workers < 0:
+            raise ValueError(f"TrainConfig.warmup, trim_every and workers must be >= 0, got {self.warmup}, "
+                             f"{self.trim_every}, {self.workers}")
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        if isinstance(self.data, str):
+            return tuple(part for part in self.data.split(",") if part)
+        return tuple(str(part) for part in self.data)
+
+
+SCHEDULES = ("cosine", "constant")
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based): linear warm-up, then the schedule."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,10 +188,11 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
     if cfg.batch_size % dist.world:
         raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over {dist.world} processes")
     run = Path(cfg.out)
-    encoder = CachedTextEncoder(text_encoder or load_text_encoder(cfg.text_encoder))
+    encoder = text_encoder or load_text_encoder(cfg.text_encoder)
 
-    # ---- data and the run's self-description
-    data = TextMotionData(cfg.data, split=cfg.split)
+    # ---- data (motion and text features computed once per store) and the run's self-description
+    data = TextMotionData(cfg.stores, split=cfg.split)
+    data.prepare(encoder, progress=progress and dist.main)
     resume = latest_checkpoint(run)
     if resume is not None:
         saved = read_config(run)
@@ -163,14 +205,11 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
         if dist.main:
             run.mkdir(parents=True, exist_ok=True)
             write_config(run, {"kind": "diffusion", "model": model_cfg.to_json(), "stats": stats.to_json(),
-                               "text_encoder": cfg.text_encoder, "schedule": {"kind": "cosine",
-                                                                              "steps": NUM_TRAIN_STEPS},
-                               "train": dataclasses.asdict(cfg)})
-
-    texts = data.unique_texts()
-    if len(texts) <= encoder.max_items:  # the text encoder is frozen: encode every text once, in large batches
-        for lo in tqdm(range(0, len(texts), 256), desc="encode texts", disable=not (progress and dist.main)):
-            encoder.encode(texts[lo:lo + 256])
+                               "text_encoder": cfg.text_encoder,
+                               "schedule": {"kind": "cosine", "steps": NUM_TRAIN_STEPS},
+                               "skeleton": {"lengths": data.median_hand().round(6).tolist()},
+                               "train": {**dataclasses.asdict(cfg), "data": list(cfg.stores)}})
+    validation = _validation(cfg, data, stats, encoder) if dist.main else None
 
     # ---- model, EMA, optimiser (restored on resume)
     torch.manual_seed(cfg.seed)
@@ -179,6 +218,7 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
     ema.load_state_dict(model.state_dict())
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
     start = 0
+    best: dict[str, Any] = {}
     if resume is not None:
         ckpt = load_checkpoint(resume)
         model.load_state_dict(ckpt.model)
@@ -186,6 +226,7 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
         if ckpt.optimizer is not None:
             optimizer.load_state_dict(ckpt.optimizer)
         start = ckpt.step
+        best = dict(ckpt.state.get("best", {}))
         log.info("resuming %s from step %d", run, start)
     net = model
     if dist.world > 1:
@@ -199,14 +240,15 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
     metrics = open(run / "metrics.jsonl", "a") if dist.main else None
     bar = tqdm(total=cfg.steps, initial=start, desc="train diffusion", unit="step",
                disable=not (progress and dist.main))
+    batches = step_loader(data, stats, batch_size=cfg.batch_size, seed=cfg.seed, start=start, steps=cfg.steps,
+                          rank=dist.rank, world=dist.world, workers=cfg.workers)
     last = None
     try:
-        for step in range(start, cfg.steps):
-            # ---- data
-            items = data.step_items(step, cfg.batch_size, cfg.seed)[dist.rank::dist.world]
-            batch = data.batch(items, stats)
+        for step, batch in zip(range(start, cfg.steps), batches):
+            # ---- data: gathered by index from the precomputed features
             x0 = torch.from_numpy(batch.features).to(dist.device)  # (b, T, 168)
-            tokens, mask = encode_branches(encoder, batch.texts, dist.device)
+            assert batch.tokens is not None and batch.mask is not None
+            tokens, mask = batch.tokens.to(dist.device), batch.mask.to(dist.device)  # (3, b, L, D), (3, b, L)
 
             # ---- noise, timesteps and text dropout of this step
             gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, dist.rank))
@@ -217,9 +259,9 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
             a = alphas_cumprod[t].view(-1, 1, 1)
             x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise  # q(x_t | x0)
 
-            # ---- step: loss, clip before the optimiser step, EMA
+            # ---- step: schedule, loss, clip before the optimiser step, EMA
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+                group["lr"] = learning_rate(cfg, step)
             net.train()
             with autocast:
                 x0_hat = net(x_t, t, tokens, mask, drop)
@@ -229,23 +271,38 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             with torch.no_grad():
+                decay = min(cfg.ema_decay, (1 + step) / (10 + step))  # short runs: EMA warms up with the model
                 for p_ema, p in zip(ema.parameters(), model.parameters()):
-                    p_ema.lerp_(p, 1 - cfg.ema_decay)
+                    p_ema.lerp_(p, 1 - decay)
             last = float(loss.total.detach())
             bar.update(1)
 
             if cfg.trim_every and (step + 1) % cfg.trim_every == 0:
                 release_freed_memory()
 
-            # ---- log and checkpoint
+            # ---- log, validate, checkpoint
             if metrics is not None and ((step + 1) % cfg.log_every == 0 or step == start):
-                metrics.write(json.dumps({"step": step + 1, "lr": optimizer.param_groups[0]["lr"],
-                                          "grad_norm": float(grad_norm), **loss.as_floats()}) + "\n")
+                metrics.write(json.dumps({"step": step + 1, "samples": (step + 1) * cfg.batch_size,
+                                          "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(grad_norm),
+                                          **loss.as_floats()}) + "\n")
                 metrics.flush()
                 bar.set_postfix(loss=f"{last:.4f}")
-            if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+            improved = False
+            if validation is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+                scores = validation(ema)
+                assert metrics is not None
+                metrics.write(json.dumps({"step": step + 1, "samples": (step + 1) * cfg.batch_size, **scores})
+                              + "\n")
+                metrics.flush()
+                key, sign = ("val_r3", 1.0) if "val_r3" in scores else ("val_loss", -1.0)
+                if not best or sign * scores[key] > sign * best["value"]:
+                    best = {"step": step + 1, "metric": key, "value": scores[key], **scores}
+                    improved = True
+            if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps or improved:
                 if dist.main:
-                    save_checkpoint(run, step + 1, model, ema, optimizer, {"seed": cfg.seed})
+                    save_checkpoint(run, step + 1, model, ema, optimizer, {"seed": cfg.seed, "best": best})
+                    if improved:
+                        save_best(run, step + 1, ema, best)
                 if dist.world > 1:
                     torch.distributed.barrier()
     finally:
@@ -254,3 +311,86 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
             metrics.close()
     return TrainResult(run, max(start, cfg.steps), last)
 
+
+def _validation(cfg: TrainConfig, data: TextMotionData, stats: FeatureStats, encoder: TextEncoder):
+    """The held-out check of a run: a function of the EMA model → scores, or None without a held-out split.
+
+    ``val_loss`` is :func:`evaluate_loss` on the first ``val_items`` items of ``cfg.val_split`` (fixed noise, a
+    fixed grid of noise levels: comparable across the run). With ``cfg.val_evaluator``, one clip is generated
+    for each of those items (DDIM, ``val_steps`` steps, guidance 2.5) and ranked by the evaluator: ``val_r3`` is
+    R-precision top-3 in pools of 32 (reference §7.3), ``val_r3_real`` the same for the real clips.
+    """
+    if cfg.val_split is None:
+        return None
+    try:
+        held = TextMotionData(cfg.stores[0], split=cfg.val_split)
+    except HandxInputError:
+        return None
+    if cfg.val_split not in held.store.splits():
+        log.info("%s: no split %r, so no held-out validation", cfg.stores[0], cfg.val_split)
+        return None
+    held.prepare(encoder, progress=False)
+    first = held.items[:, 2] == 0  # every held-out clip with its first text variant
+    rows = np.flatnonzero(first)[:cfg.val_items]
+    batch = held.batch(rows, stats)
+    x0 = torch.from_numpy(batch.features)
+    assert batch.tokens is not None and batch.mask is not None
+    tokens, mask = batch.tokens, batch.mask
+    evaluator = None
+    if cfg.val_evaluator:
+        from handx.eval.evaluator import Evaluator
+        evaluator = Evaluator.load(cfg.val_evaluator)
+        real = np.stack([held.motion(int(s), int(c)) for s, c, _ in batch.items])
+        text_mu = evaluator.embed_text(*batch.texts)
+        real_mu = evaluator.embed_motion(real)
+
+    def check(model: torch.nn.Module) -> dict[str, float]:
+        device = next(model.parameters()).device
+        scores = {"val_loss": evaluate_loss(model, x0.to(device), tokens.to(device), mask.to(device))}
+        if evaluator is not None:
+            from handx.eval.metrics import r_precision
+            from handx.models.representation import decode
+            from handx.sampling.ddim import DDIMScheduler
+            from handx.sampling.loop import sample
+
+            drop_all = torch.ones(tokens.shape[:2], dtype=torch.bool, device=device)
+            tok, msk = tokens.to(device), mask.to(device)
+
+            @torch.no_grad()
+            def denoise(x_t: torch.Tensor, t: torch.Tensor, conditional: bool) -> torch.Tensor:
+                return model(x_t, t, tok, msk, None if conditional else drop_all)
+
+            gen = torch.Generator().manual_seed(cfg.seed)
+            out = sample(denoise, tuple(x0.shape), DDIMScheduler(), num_steps=cfg.val_steps, guidance_scale=2.5,
+                         generator=gen, device=device)
+            motions = decode(stats.denormalize(out.cpu().double().numpy()))  # (n, T, 2, 21, 3)
+            motion_mu = evaluator.embed_motion(np.asarray(motions, dtype=np.float32))
+            scores["val_r3"] = float(r_precision(text_mu, motion_mu, pool=32, top_k=3)[2])
+            scores["val_r3_real"] = float(r_precision(text_mu, real_mu, pool=32, top_k=3)[2])
+        return scores
+
+    return check
+
+
+def save_best(run: str | os.PathLike, step: int, ema: torch.nn.Module, best: dict[str, Any]) -> None:
+    """``RUN/best/``: the EMA weights of the best validated step (safetensors) and its scores, atomically."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from handx.io.atomic import write_json
+
+    folder = Path(run) / "best"
+    tmp = Path(run) / ".best.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    state = {k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}
+    save_file(state, os.fspath(tmp / "ema.safetensors"))
+    save_file(state, os.fspath(tmp / "model.safetensors"))
+    write_json(tmp / "state.json", {"step": step, "best": best})
+    old = Path(run) / ".best.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
