@@ -130,3 +130,23 @@ def test_codes_cli_for_one_clip_and_a_store(store, tmp_path, capsys):
     assert main(["codes", str(store), "--no-progress"]) == 0
     assert "24 clip(s)" in capsys.readouterr().out
     assert main(["codes"]) == 2
+
+
+def test_append_adds_the_writers_variants_after_the_clips_own_once(tmp_path):
+    from handx.annotate.pipeline import annotate_store
+    from handx.annotate.template import TemplateWriter
+    from handx.io.store import Store
+    from handx.synth.corpus import write_synthetic
+
+    root = tmp_path / "store"
+    write_synthetic(3, 0, root, progress=False)
+    before = [r.texts for r in Store(root).records]
+    report = annotate_store(root, TemplateWriter(), append=True, progress=False)
+    assert report.annotated == 3
+    after = [r.texts for r in Store(root).records]
+    for old, new in zip(before, after):
+        for key in old:
+            assert new[key][:len(old[key])] == old[key]  # the clip's own variants first, unchanged
+            assert len(new[key]) == len(old[key]) + 5
+    again = annotate_store(root, TemplateWriter(), append=True, progress=False)
+    assert again.annotated == 0 and [r.texts for r in Store(root).records] == after

@@ -119,10 +119,12 @@ class AnnotateReport:
 
 
 def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, overwrite: bool = False,
-                   commit_every: int = 2000, progress: bool = True) -> AnnotateReport:
+                   append: bool = False, commit_every: int = 2000, progress: bool = True) -> AnnotateReport:
     """Write descriptions for the clips of a store and save them as the clips' texts.
 
-    Clips that already have texts are skipped unless ``overwrite``. Motion codes come from ``codes.jsonl``
+    Clips that already have texts are skipped unless ``overwrite`` (replace them) or ``append`` (add the
+    writer's variants after the clip's own, once per writer: more phrasings of the same motion for training;
+    the first variants, which benchmarks score with, stay as they were). Motion codes come from ``codes.jsonl``
     (computed first when missing). A clip whose writer fails is reported (``reports/annotate-NNNN.json``) and
     keeps its old texts; nothing is half-written.
     """
@@ -130,7 +132,14 @@ def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, o
     store = Store(root)
     compute_codes(root, progress=progress)
     codes = read_codes(root)
-    todo = [r for r in store.records if overwrite or not r.texts["left"]]
+    if overwrite and append:
+        raise ValueError("annotate_store: give overwrite or append, not both")
+
+    def appended(record: ClipRecord) -> bool:
+        return writer.name in record.extra.get("appended_writers", [])
+
+    todo = [r for r in store.records
+            if (append and not appended(r)) or overwrite or not r.texts["left"]]
     report = AnnotateReport(skipped=len(store) - len(todo))
 
     def requests() -> Iterator[WriteRequest]:
@@ -148,8 +157,14 @@ def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, o
         def update(record: ClipRecord) -> ClipRecord:
             if record.id not in batch:
                 return record
+            new = batch[record.id]
+            if append and record.texts["left"]:
+                extra = {**record.extra, "appended_writers": [*record.extra.get("appended_writers", []),
+                                                             writer.name]}
+                texts = {key: [*record.texts[key], *new[key]] for key in new}
+                return dataclasses.replace(record, texts=texts, extra=extra)
             extra = {**record.extra, "annotation": {"writer": writer.name}}
-            return dataclasses.replace(record, texts=batch[record.id], extra=extra)
+            return dataclasses.replace(record, texts=new, extra=extra)
 
         rewrite_records(root, update)
         report.annotated += len(batch)

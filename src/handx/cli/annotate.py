@@ -38,6 +38,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("store", type=Path, metavar="DIR")
     p.add_argument("--writer", choices=["template", "llm"], default="template", help="description writer")
     p.add_argument("--overwrite", action="store_true", help="re-describe clips that already have texts")
+    p.add_argument("--append", action="store_true",
+                   help="add this writer's five variants after the texts a clip already has (once per writer): "
+                        "more phrasings for training, e.g. the template writer's on top of a synthetic corpus's; "
+                        "the first variants, which benchmarks score with, are unchanged")
     p.add_argument("--seed", type=int, default=0, help="template writer: phrasing seed (default 0)")
     p.add_argument("--base-url", help="llm: server URL ending in /v1 (default $HANDX_LLM_BASE_URL or $OPENAI_BASE_URL)")
     p.add_argument("--model", help="llm: model name (default $HANDX_LLM_MODEL)")
@@ -119,7 +123,7 @@ def _annotate(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise HandxInputError(None, f"LLM settings: {exc}") from exc
         writer = LLMWriter(config, validator=None if args.no_verify else as_validator())
-    report = annotate_store(args.store, writer, overwrite=args.overwrite, progress=not args.no_progress)
+    report = annotate_store(args.store, writer, overwrite=args.overwrite, append=args.append, progress=not args.no_progress)
     print(f"annotated {report.annotated} clip(s) with {writer.name} ({report.skipped} already had texts, "
           f"{len(report.failed)} failed)")
     for failure in report.failed[:20]:
