@@ -1,4 +1,5 @@
-"""The web viewer (``handx view``): its HTTP API, what it refuses, and the page in headless Chromium."""
+"""The web viewer (``handx view``): its HTTP API, what it refuses, generation from it (``--generate``, with a tiny
+diffusion run trained here), and the page in headless Chromium."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import importlib.util
 import json
 import os
 import signal
+import re
 import subprocess
 import sys
+import threading
 import urllib.parse
 from pathlib import Path
 
@@ -19,10 +22,14 @@ from handx.cli.main import build_parser, main
 from handx.features.codes import motion_codes
 from handx.io.sources import BRANCHES
 from handx.io.store import Store
+from handx.models.diffusion import DiffusionConfig
+from handx.sampling.generate import MODES, Condition, GenerateRequest, Texts3
 from handx.skeleton import BONES, JOINT_NAMES
 from handx.synth.corpus import write_synthetic
+from handx.train.loop import TrainConfig, train_diffusion
 from handx.viz.viewer import MAX_PAGE, is_loopback, serve
-from handx.viz.viewer_api import UnsafeNameError, check_relative_name, code_rows, decode_motion
+from handx.viz.viewer_api import (MAX_GENERATE_BODY, MAX_TEXT, UnsafeNameError, check_relative_name, code_rows,
+                                  decode_motion)
 
 SECRET = "TOP-SECRET-MARKER-3141"  # content of a file beside the served path: must never come back
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +61,26 @@ def server(store_dir):
     viewer.close()
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A diffusion run trained for 30 steps on 8 synthetic clips: enough to load and sample, not to be good."""
+    base = tmp_path_factory.mktemp("generator")
+    data, run = base / "store", base / "run"
+    write_synthetic(8, 0, data, progress=False)
+    cfg = TrainConfig(data=str(data), out=str(run), steps=30, batch_size=8, lr=3e-3, warmup=10, save_every=30,
+                      log_every=30, split=None, ema_decay=0.0)
+    train_diffusion(cfg, progress=False, model_config=DiffusionConfig(layers=2, width=64, heads=2, ff=128,
+                                                                      dropout=0.0))
+    return run
+
+
+@pytest.fixture(scope="module")
+def gen_server(store_dir, tiny_run):
+    viewer = serve(store_dir, generate=True, ckpt=tiny_run)
+    yield viewer
+    viewer.close()
+
+
 def request(server, target: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None):
     """A raw request (the target is sent as given, not normalised): ``(status, headers, body bytes)``."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
@@ -69,6 +96,33 @@ def get_json(server, target: str):
     status, _, body = request(server, target)
     assert status == 200, (target, status, body[:300])
     return json.loads(body)
+
+
+TEXTS = {"left": "the left hand waves slowly", "right": "the right hand makes a fist",
+         "relation": "the hands stay apart"}
+FIRST_CLIP = "handx-synth/0/0000000"
+
+
+def post_generate(server, body, headers: dict | None = None):
+    """POST ``body`` (an object, sent as JSON, or raw bytes) to /api/generate: ``(status, headers, bytes)``."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return request(server, "/api/generate", method="POST", body=data,
+                   headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def generated_joints(server, body) -> tuple[dict, np.ndarray]:
+    status, _, raw = post_generate(server, body)
+    assert status == 200, (status, raw[:300])
+    answer = json.loads(raw)
+    return answer, decode_motion(answer["motion"], answer["frames"])
+
+
+def assert_json_error(status: int, body: bytes, expected_status: int, words: str = "") -> None:
+    """A refusal: the expected 4xx/5xx status with a JSON ``{"error", "status"}`` that says ``words``."""
+    assert status == expected_status, (status, body[:300])
+    answer = json.loads(body)
+    assert answer["status"] == expected_status and words in answer["error"], answer
+    assert "Traceback" not in answer["error"]
 
 
 def haystack(record) -> str:
@@ -332,6 +386,165 @@ def test_check_relative_name():
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Generate (handx view --generate)
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_generate_returns_one_window_made_by_the_loaded_run(gen_server):
+    info = get_json(gen_server, "/api/meta")["generate"]
+    assert [m["name"] for m in info["modes"]] == ["text", *MODES] and info["frames"] == 60
+    assert info["max_text"] == MAX_TEXT == 1000 and info["run"] == "run"
+    answer, joints = generated_joints(gen_server, {"texts": TEXTS, "seed": 3, "steps": 5})
+    assert answer["shape"] == [60, 2, 21, 3] and joints.shape == (60, 2, 21, 3) and np.isfinite(joints).all()
+    assert answer["texts"] == {"left": TEXTS["left"], "right": TEXTS["right"],
+                               "two_hands_relation": TEXTS["relation"]}
+    assert answer["mode"] == "text" and answer["clip"] is None and answer["seed"] == 3 and answer["steps"] == 5
+    assert answer["seconds"] > 0 and answer["settings"]["steps"] == 5
+    # What the library makes for the same request; the same request again is the same motion, another seed is not.
+    direct = gen_server.generator.generator.generate(GenerateRequest(
+        texts=(Texts3(TEXTS["left"], TEXTS["right"], TEXTS["relation"]),), steps=5, seed=3)).joints[0]
+    np.testing.assert_array_equal(joints, direct)
+    np.testing.assert_array_equal(generated_joints(gen_server, {"texts": TEXTS, "seed": 3, "steps": 5})[1], joints)
+    assert not np.allclose(generated_joints(gen_server, {"texts": TEXTS, "seed": 4, "steps": 5})[1], joints)
+    # In text mode a clip is only shown beside the result: it does not change it.
+    beside, same = generated_joints(gen_server, {"texts": TEXTS, "seed": 3, "steps": 5, "clip": FIRST_CLIP})
+    assert beside["clip"] == FIRST_CLIP and beside["file"] is None
+    np.testing.assert_array_equal(same, joints)
+    # One non-empty text of exactly the longest length is enough.
+    longest = {"left": "x" * MAX_TEXT, "right": "", "relation": ""}
+    assert generated_joints(gen_server, {"texts": longest, "steps": 1})[1].shape == (60, 2, 21, 3)
+
+
+@pytest.mark.parametrize("mode, kept", [("left-hand", 0), ("right-hand", 1)])
+def test_hand_reaction_keeps_the_given_hand_of_the_clip(gen_server, store, mode, kept):
+    index = 2
+    clip_id = store.ids()[index]
+    answer, joints = generated_joints(gen_server, {"texts": TEXTS, "clip": clip_id, "mode": mode, "steps": 5})
+    motion = np.asarray(store.motion(index))  # (60, 2, 21, 3)
+    assert answer["clip"] == clip_id and answer["mode"] == mode
+    np.testing.assert_allclose(joints[:, kept], motion[:, kept], atol=1e-5)
+    assert np.abs(joints[:, 1 - kept] - motion[:, 1 - kept]).max() > 1e-3  # the other hand is generated
+
+
+def test_every_mode_runs_and_keeps_what_it_promises(gen_server, store):
+    motion = np.asarray(store.motion(1))
+    info = get_json(gen_server, "/api/meta")["generate"]
+    for mode in MODES:
+        _, joints = generated_joints(gen_server, {"texts": TEXTS, "clip": store.ids()[1], "mode": mode, "steps": 3})
+        condition = Condition(mode, motion, frames=gen_server.generator.keyframes if mode == "keyframes" else ())
+        fixed = gen_server.generator.generator.constraint_mask(condition).reshape(60, 2, 21, 4)[..., :3] == 1
+        fixed = fixed.all(axis=-1)  # (60, 2, 21) joints the mode keeps
+        assert fixed.any(), mode
+        np.testing.assert_allclose(joints[fixed], motion[fixed], atol=1e-5, err_msg=mode)
+    labels = {m["name"]: m["label"] for m in info["modes"]}
+    assert labels["keyframes"] == "frames 0, 30, 59 from the clip"
+
+
+BAD_BODIES = [
+    ("unknown key", {"texts": TEXTS, "temperature": 0.7}, 400, "unknown key(s) 'temperature'"),
+    ("text too long", {"texts": {**TEXTS, "left": "x" * (MAX_TEXT + 1)}}, 400, "at most 1000"),
+    ("text not a string", {"texts": {**TEXTS, "right": 5}}, 400, "texts.right must be a string"),
+    ("texts missing", {"mode": "text"}, 400, "texts must be an object"),
+    ("a text missing", {"texts": {"left": "a", "right": "b"}}, 400, "exactly the keys"),
+    ("a text too many", {"texts": {**TEXTS, "both": "c"}}, 400, "exactly the keys"),
+    ("texts not an object", {"texts": ["a", "b", "c"]}, 400, "texts must be an object"),
+    ("all texts empty", {"texts": {"left": " ", "right": "", "relation": "\n"}}, 400, "all three texts are empty"),
+    ("bad mode", {"texts": TEXTS, "mode": "both-hands", "clip": FIRST_CLIP}, 400, "mode must be one of"),
+    ("mode not a string", {"texts": TEXTS, "mode": ["text"]}, 400, "mode must be one of"),
+    ("mode without clip", {"texts": TEXTS, "mode": "left-hand"}, 400, "give the clip"),
+    ("unknown clip", {"texts": TEXTS, "clip": "handx-synth/0/9999999", "mode": "wrists"}, 404, "no clip"),
+    ("clip outside", {"texts": TEXTS, "clip": "../../secret.txt"}, 403, "'..'"),
+    ("clip not a string", {"texts": TEXTS, "clip": 3}, 400, "clip must be a string"),
+    ("file without clip", {"texts": TEXTS, "file": "a.npz"}, 400, "file is given without clip"),
+    ("steps zero", {"texts": TEXTS, "steps": 0}, 400, "steps must be in [1, 200]"),
+    ("steps too many", {"texts": TEXTS, "steps": 100000}, 400, "steps must be in [1, 200]"),
+    ("steps fractional", {"texts": TEXTS, "steps": 5.5}, 400, "steps must be an integer"),
+    ("seed a boolean", {"texts": TEXTS, "seed": True}, 400, "seed must be an integer"),
+    ("seed negative", {"texts": TEXTS, "seed": -1}, 400, "seed must be in"),
+    ("guidance a string", {"texts": TEXTS, "guidance": "high"}, 400, "guidance must be a number"),
+    ("not an object", [TEXTS], 400, "must be a JSON object"),
+    ("not JSON", b"texts=hello", 400, "not JSON"),
+    ("cut JSON", b'{"texts": {"left": "a"', 400, "not JSON"),
+    ("not UTF-8", b'{"texts": "\xff\xfe"}', 400, "not UTF-8"),
+    ("NaN", b'{"texts": {"left": "a", "right": "", "relation": ""}, "guidance": NaN}', 400, "NaN"),
+    ("key twice", b'{"texts": {"left": "a", "right": "", "relation": ""}, "seed": 1, "seed": 2}', 400, "twice"),
+]
+
+
+@pytest.mark.parametrize("name, body, status, words", BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+def test_bad_generate_bodies_get_a_json_4xx(gen_server, name, body, status, words):
+    assert_json_error(*post_generate(gen_server, body)[::2], status, words)
+
+
+def test_generate_requests_are_refused_before_the_body_is_read(gen_server):
+    body = json.dumps({"texts": TEXTS, "steps": 1}).encode()
+    port = gen_server.port
+    cases = [
+        ({"Content-Type": "text/plain"}, body, 415, "application/json"),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"texts=a", 415, "application/json"),
+        ({"Origin": "http://attacker.example"}, body, 403, "Origin"),
+        ({"Origin": "null"}, body, 403, "Origin"),
+        ({"Host": "attacker.example"}, body, 403, "Host"),
+        ({}, b"", 411, "Content-Length"),
+        ({"Transfer-Encoding": "chunked"}, b"0\r\n\r\n", 411, "Content-Length"),
+        ({}, b"x" * (MAX_GENERATE_BODY + 1), 413, "request body over"),
+    ]
+    for headers, data, status, words in cases:
+        sent = request(gen_server, "/api/generate", method="POST", body=data,
+                       headers={"Content-Type": "application/json", **headers})
+        assert_json_error(sent[0], sent[2], status, words)
+        assert sent[1]["content-security-policy"].startswith("default-src 'self'")
+    assert post_generate(gen_server, body, {"Origin": f"http://127.0.0.1:{port}"})[0] == 200  # the page itself
+    status, headers, raw = request(gen_server, "/api/generate")
+    assert_json_error(status, raw, 405, "POST")
+    assert headers["allow"] == "POST"
+
+
+def test_without_generate_the_endpoint_is_absent(server):
+    assert get_json(server, "/api/meta")["generate"] is None
+    status, _, raw = post_generate(server, {"texts": TEXTS})
+    assert_json_error(status, raw, 404, "--generate")
+    assert request(server, "/api/generate")[0] == 404
+    assert server.generator is None
+
+
+def test_one_generation_at_a_time(gen_server, monkeypatch):
+    generator = gen_server.generator.generator
+    real, started, release = generator.generate, threading.Event(), threading.Event()
+
+    def slow(req):
+        started.set()
+        assert release.wait(30)
+        return real(req)
+
+    monkeypatch.setattr(generator, "generate", slow)
+    body = {"texts": TEXTS, "steps": 1}
+    first: list = []
+    thread = threading.Thread(target=lambda: first.append(post_generate(gen_server, body)))
+    thread.start()
+    try:
+        assert started.wait(30)
+        status, headers, raw = post_generate(gen_server, body)
+        assert_json_error(status, raw, 429, "running already")
+        assert headers["retry-after"] == "1"
+    finally:
+        release.set()
+        thread.join(60)
+    assert first[0][0] == 200
+    assert post_generate(gen_server, body)[0] == 200  # free again
+
+
+def test_a_failing_generation_is_a_json_500_without_details(gen_server, monkeypatch):
+    def broken(req):
+        raise RuntimeError("boom in /private/path")
+
+    monkeypatch.setattr(gen_server.generator.generator, "generate", broken)
+    status, _, raw = post_generate(gen_server, {"texts": TEXTS, "steps": 1})
+    assert_json_error(status, raw, 500, "generation failed (RuntimeError)")
+    assert b"/private/path" not in raw
+    assert not gen_server.generator.busy
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -340,6 +553,25 @@ def test_cli_parses_and_reports_a_missing_path(tmp_path, capsys):
     assert args.port == 0 and args.host == "127.0.0.1" and not args.open
     assert main(["view", str(tmp_path / "missing"), "--port", "0"]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_cli_generate_flags(tmp_path, store_dir, tiny_run, capsys, monkeypatch):
+    args = build_parser().parse_args(["view", str(tmp_path), "--generate", "--ckpt", str(tiny_run)])
+    assert args.generate and args.ckpt == str(tiny_run) and args.device is None
+    assert not build_parser().parse_args(["view", str(tmp_path)]).generate
+    with pytest.raises(SystemExit):
+        main(["view", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--generate" in help_text and "built-in model's name" in help_text
+    assert main(["view", str(store_dir), "--ckpt", str(tiny_run), "--port", "0"]) == 2
+    assert "add --generate" in capsys.readouterr().err
+    assert main(["view", str(store_dir), "--generate", "--ckpt", str(tmp_path / "missing"), "--port", "0"]) == 2
+    assert "no such run directory, and not a built-in model" in capsys.readouterr().err
+    import handx.assets
+
+    monkeypatch.setattr(handx.assets, "builtin", lambda name: None)  # as if no built-in model were installed
+    assert main(["view", str(store_dir), "--generate", "--port", "0"]) == 2
+    assert "the default built-in generator is not installed" in capsys.readouterr().err
 
 
 def test_cli_serves_until_interrupted(store_dir):
@@ -474,3 +706,92 @@ def test_page_lists_searches_plays_and_shows_texts(browser, server, store):
 
     browser.pump(0.2)
     assert browser.problems == [], browser.problems
+
+
+def test_page_generates_and_plays_the_motion_beside_the_clip(browser, gen_server, store):
+    viewer = "window.handxViewer"
+    browser.problems.clear()
+    browser.navigate(gen_server.url)
+    browser.wait_for(f"{viewer} && {viewer}.ready", timeout=15)
+    assert browser.evaluate(f"{viewer}.error") is None
+    assert browser.evaluate("document.getElementById('generate').hidden") is False
+    modes = browser.evaluate("Array.from(document.querySelectorAll('#gen-mode option'), o => o.value)")
+    assert modes == ["text", *MODES]
+    first = store.ids()[0]
+    assert browser.evaluate(f"{viewer}.clipId") == first
+
+    def status() -> str:
+        return browser.evaluate("document.getElementById('gen-status').textContent")
+
+    def click_generate() -> str:
+        """Click Generate; returns the status line right after the click (before the answer can arrive)."""
+        return browser.evaluate("(() => { document.getElementById('gen-run').click();"
+                                " return document.getElementById('gen-status').textContent; })()")
+
+    # Nothing typed: the server refuses, and its message shows on the status line.
+    assert click_generate() == "generating…"
+    browser.wait_for(f"!{viewer}.generating && document.getElementById('gen-status').classList.contains('error')")
+    assert "all three texts are empty" in status() and browser.evaluate(f"{viewer}.generated") is None
+
+    # Type the three texts, keep the left hand of the open clip, 5 steps.
+    for box, text in (("gen-left", TEXTS["left"]), ("gen-right", TEXTS["right"]), ("gen-relation", TEXTS["relation"])):
+        browser.evaluate(f"document.getElementById({json.dumps(box)}).focus()")
+        browser.send("Input.insertText", {"text": text})
+    browser.evaluate("(() => { const m = document.getElementById('gen-mode'); m.value = 'left-hand';"
+                     " m.dispatchEvent(new Event('change'));"
+                     " document.getElementById('gen-steps').value = '5'; })()")
+    assert click_generate() == "generating…"
+    browser.wait_for(f"{viewer}.generated && !{viewer}.generating", timeout=60)
+    assert re.fullmatch(r"generated in \d+\.\d\d s · left-hand · seed 0 · 5 steps", status()), status()
+    assert browser.evaluate(f"{viewer}.generated") == {
+        "frames": 60, "seconds": browser.evaluate(f"{viewer}.generated.seconds"), "mode": "left-hand",
+        "clipId": first, "file": None, "seed": 0, "steps": 5}
+    # The page asked for exactly this: the same request from here gives the motion it shows.
+    _, expected = generated_joints(gen_server, {"texts": TEXTS, "mode": "left-hand", "clip": first, "steps": 5})
+
+    # It plays at once, both motions in step.
+    browser.wait_for(f"{viewer}.playing && {viewer}.drawn.generated && {viewer}.drawn.generated.frame >= 6")
+    drawn = browser.evaluate(f"{viewer}.drawn")
+    assert drawn["generated"]["frame"] == drawn["data"]["frame"]
+    browser.evaluate("document.getElementById('play').click()")
+    assert browser.evaluate(f"{viewer}.playing") is False
+
+    def canvas() -> str:
+        return browser.evaluate("document.getElementById('view').toDataURL()")
+
+    def scrub(frame: int) -> tuple[str, dict]:
+        browser.evaluate(f"(() => {{ const s = document.getElementById('scrub'); s.value = '{frame}';"
+                         " s.dispatchEvent(new Event('input')); })()")
+        return canvas(), browser.evaluate(f"{viewer}.drawn")
+
+    motion = np.asarray(store.motion(0))
+    pictures = {}
+    for frame in (10, 40):
+        pictures[frame], drawn = scrub(frame)
+        assert drawn["generated"]["frame"] == drawn["data"]["frame"] == frame
+        np.testing.assert_allclose(drawn["generated"]["wrists"], expected[frame, :, 0], atol=1e-6)
+        np.testing.assert_allclose(drawn["data"]["wrists"], motion[frame, :, 0], atol=1e-6)
+        np.testing.assert_allclose(drawn["generated"]["wrists"][0], drawn["data"]["wrists"][0], atol=1e-5)  # kept
+        assert drawn["generated"]["offset"][0] > 0 and drawn["data"]["offset"] == [0, 0, 0]  # beside, to the right
+    assert pictures[10] != pictures[40]
+
+    # "On the clip" draws it where it was generated; hiding it leaves the clip alone (another picture).
+    browser.evaluate("document.getElementById('gen-overlay').click()")
+    assert browser.evaluate(f"{viewer}.drawn.generated.offset") == [0, 0, 0]
+    browser.evaluate("document.getElementById('gen-overlay').click()")
+    with_generated, _ = scrub(10)
+    browser.evaluate("document.getElementById('gen-hide').click()")
+    assert browser.evaluate(f"{viewer}.generated") is None
+    without, drawn = scrub(10)
+    assert list(drawn) == ["data"] and without != with_generated
+
+    # "Texts of the clip" fills the boxes with the open clip's first variant.
+    browser.evaluate("document.getElementById('gen-fill').click()")
+    filled = browser.evaluate("['gen-left', 'gen-right', 'gen-relation'].map(id => document.getElementById(id).value)")
+    record = store.records[0]
+    assert filled == [record.texts["left"][0], record.texts["right"][0], record.texts["two_hands_relation"][0]]
+
+    browser.pump(0.2)
+    expected_refusal = [p for p in browser.problems if "status of 400" in p]  # the empty request above
+    assert len(expected_refusal) <= 1
+    assert [p for p in browser.problems if p not in expected_refusal] == [], browser.problems

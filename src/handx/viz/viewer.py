@@ -5,19 +5,28 @@ the real motion: a list with search over the texts, 3D playback of both hands, t
 motion-code events (reference §2.5) on a timeline. What is served is decided by :mod:`handx.viz.viewer_api`;
 this module is the HTTP side, built on the standard library only.
 
-Endpoints (GET and HEAD only)::
+Endpoints (GET and HEAD)::
 
     /                      the page (static/index.html)
     /static/<name>         the packaged page files, from an allow-list made at start
-    /api/meta              what is served: name, kind, clip count, fps, skeleton, files skipped
+    /api/meta              what is served: name, kind, clip count, fps, skeleton, files skipped, generate panel
     /api/clips?q=&offset=&limit=   ids and first texts; q: case-insensitive substring of id, file or any text
     /api/clip?id=[&file=]  one clip: motion (base64 float32), skeleton, texts, motion codes, timeline rows
+
+and, only when started with a generator (``handx view --generate``; else 404), one POST endpoint::
+
+    /api/generate          JSON body {texts: {left, right, relation}, clip?, file?, mode?, seed?, steps?,
+                           guidance?} → the generated motion (:class:`handx.viz.viewer_api.ViewerGenerator`)
 
 Security (DESIGN.md: servers bind 127.0.0.1 unless told otherwise): loopback by default, with a warning for any
 other address; nothing outside the served path is ever opened (names from clients are checked and must be
 known); request lines over 4 KiB get 414, request bodies 413, other methods 405; on loopback, a ``Host`` header
 that is not a loopback name gets 403 (DNS rebinding); every response carries ``Content-Security-Policy:
 default-src 'self'`` and ``X-Content-Type-Options: nosniff``. Requests are logged to the ``logging`` module.
+A generate request must have a ``Content-Length`` (411) of at most 16 KiB (413), ``Content-Type:
+application/json`` (415; a cross-site form cannot send it without a preflight, which is refused) and, when it
+has an ``Origin``, this server's (403); a bad body gets 400, an unknown clip 404, a request while another
+generation runs 429, and an unexpected failure a JSON 500 (the traceback goes to the log only).
 """
 
 from __future__ import annotations
@@ -33,11 +42,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from handx import __version__
 from handx.errors import HandxInputError
-from handx.viz.viewer_api import Catalog, UnsafeNameError, open_catalog
+from handx.viz.viewer_api import (MAX_GENERATE_BODY, Catalog, GeneratorBusyError, UnsafeNameError, ViewerGenerator,
+                                  open_catalog)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +68,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+GENERATE_PATH = "/api/generate"
 
 
 def static_files() -> dict[str, tuple[bytes, str]]:
@@ -83,9 +94,10 @@ def is_loopback(host: str) -> bool:
 
 
 class _BadRequest(Exception):
-    def __init__(self, status: HTTPStatus, message: str):
+    def __init__(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
+        self.headers = headers
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -186,7 +198,55 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not allowed; the viewer is read-only",
                         headers={"Allow": "GET, HEAD"})
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse_method
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse_method
+
+    def do_POST(self) -> None:
+        """``/api/generate`` when a generator is loaded (404 when not); 405 anywhere else."""
+        if self.path.partition("?")[0] != GENERATE_PATH:
+            self._refuse_method()
+            return
+        try:
+            generator = self.server.viewer.generator
+            if generator is None:
+                self._drain_body()
+                raise _BadRequest(HTTPStatus.NOT_FOUND, "generation is off; start the viewer with handx view "
+                                                        "--generate")
+            body = self._read_body(MAX_GENERATE_BODY)
+            if not self._host_allowed():
+                raise _BadRequest(HTTPStatus.FORBIDDEN, "Host header is not a loopback name")
+            if not self._same_origin():
+                raise _BadRequest(HTTPStatus.FORBIDDEN, "Origin is not this viewer")
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if content_type != "application/json":
+                raise _BadRequest(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the request as Content-Type: "
+                                                                     "application/json")
+            self._json(self._generate(generator, body), head=False)
+        except _BadRequest as exc:
+            self.send_error(exc.status, str(exc), headers=exc.headers)
+
+    def _read_body(self, limit: int) -> bytes:
+        """The request body, which must have a Content-Length of 1 to ``limit`` bytes."""
+        if self.headers.get("Transfer-Encoding"):
+            raise _BadRequest(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length, not chunked")
+        raw = (self.headers.get("Content-Length") or "").strip()
+        if not (raw.isascii() and raw.isdigit()) or int(raw) == 0:
+            raise _BadRequest(HTTPStatus.LENGTH_REQUIRED, "send a JSON body with a Content-Length")
+        if int(raw) > limit:
+            self._drain_body()
+            raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {limit} bytes")
+        body = self.rfile.read(int(raw))
+        if len(body) != int(raw):
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, "the body is shorter than its Content-Length")
+        return body
+
+    def _same_origin(self) -> bool:
+        """True without an ``Origin`` header (not a browser), else when it names this server's address."""
+        origin = self.headers.get("Origin")
+        if origin is None:
+            return True
+        host = (self.headers.get("Host") or "").strip().lower()
+        parts = urlsplit(origin.strip().lower())
+        return parts.scheme == "http" and bool(host) and parts.netloc == host
 
     def _drain_body(self) -> int:
         """Read and drop a small request body (so the client reads the refusal); returns its declared size."""
@@ -219,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
             params = {k: v[0] for k, v in query.items()}
             self._route(path, params, head)
         except _BadRequest as exc:
-            self.send_error(exc.status, str(exc))
+            self.send_error(exc.status, str(exc), headers=exc.headers)
         except UnicodeDecodeError:
             self.send_error(HTTPStatus.BAD_REQUEST, "path is not UTF-8")
 
@@ -239,11 +299,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/static/"):
             self._static(path[len("/static/"):], head)
         elif path == "/api/meta":
-            self._json({**viewer.catalog.meta(), "version": __version__}, head)
+            generate = viewer.generator.info() if viewer.generator is not None else None
+            self._json({**viewer.catalog.meta(), "version": __version__, "generate": generate}, head)
         elif path == "/api/clips":
             self._json(self._clips(viewer.catalog, params), head)
         elif path == "/api/clip":
             self._json(self._clip(viewer.catalog, params), head)
+        elif path == GENERATE_PATH and viewer.generator is not None:
+            raise _BadRequest(HTTPStatus.METHOD_NOT_ALLOWED, "POST a JSON body to generate", {"Allow": "POST"})
         else:
             raise _BadRequest(HTTPStatus.NOT_FOUND, "not found")
 
@@ -308,16 +371,44 @@ class _Handler(BaseHTTPRequestHandler):
             log.warning("viewer: %s", exc)
             raise _BadRequest(HTTPStatus.INTERNAL_SERVER_ERROR, f"cannot read the clip: {exc.problem}") from None
 
+    @staticmethod
+    def _generate(generator: ViewerGenerator, body: bytes) -> dict[str, Any]:
+        try:
+            return generator.generate(generator.parse(body))
+        except GeneratorBusyError as exc:
+            raise _BadRequest(HTTPStatus.TOO_MANY_REQUESTS, str(exc), {"Retry-After": "1"}) from None
+        except UnsafeNameError as exc:
+            raise _BadRequest(HTTPStatus.FORBIDDEN, str(exc)) from None
+        except KeyError as exc:
+            raise _BadRequest(HTTPStatus.NOT_FOUND, str(exc.args[0])) from None
+        except HandxInputError as exc:  # the clip or the run cannot serve this request; no paths in the answer
+            log.warning("viewer: %s", exc)
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, f"cannot generate: {exc.problem}") from None
+        except ValueError as exc:
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 (answered as JSON; the traceback goes to the log, not the page)
+            log.exception("viewer: generation failed")
+            raise _BadRequest(HTTPStatus.INTERNAL_SERVER_ERROR,
+                              f"generation failed ({type(exc).__name__}); see the viewer's log") from None
+
 
 class ViewerServer:
     """The viewer over ``path``, bound to ``host:port`` (port 0: a free one) when created.
 
     ``start()`` serves from a background thread (tests, notebooks); ``serve_forever()`` serves in the calling
     thread until Ctrl-C; ``close()`` stops and releases the port. ``url`` is the address to open.
+
+    ``generate``: load a diffusion run at start (``ckpt``: a run directory or a built-in model's name; None: the
+    default built-in generator, :data:`handx.assets.DEFAULT_GENERATOR`) and serve ``/api/generate``; a missing
+    run raises :class:`HandxInputError` here, before the port is bound.
     """
 
-    def __init__(self, path: str | os.PathLike, host: str = DEFAULT_HOST, port: int = 0):
+    def __init__(self, path: str | os.PathLike, host: str = DEFAULT_HOST, port: int = 0, *, generate: bool = False,
+                 ckpt: str | os.PathLike | None = None, device: str = "cpu"):
+        if ckpt is not None and not generate:
+            raise ValueError("ViewerServer: ckpt names the model of generate=True; it is given without it")
         self.catalog = open_catalog(path)
+        self.generator = ViewerGenerator.load(self.catalog, ckpt, device) if generate else None
         self.static = static_files()
         self.check_host = is_loopback(host)
         if not self.check_host:
@@ -365,7 +456,8 @@ class ViewerServer:
         self.close()
 
 
-def serve(path: str | os.PathLike, host: str = DEFAULT_HOST, port: int = 0) -> ViewerServer:
+def serve(path: str | os.PathLike, host: str = DEFAULT_HOST, port: int = 0, *, generate: bool = False,
+          ckpt: str | os.PathLike | None = None, device: str = "cpu") -> ViewerServer:
     """Serve ``path`` (store, clip file or directory of clip files) from a background thread; returns the
-    running :class:`ViewerServer` (``.url``, ``.close()``)."""
-    return ViewerServer(path, host, port).start()
+    running :class:`ViewerServer` (``.url``, ``.close()``). ``generate``, ``ckpt``, ``device``: as there."""
+    return ViewerServer(path, host, port, generate=generate, ckpt=ckpt, device=device).start()

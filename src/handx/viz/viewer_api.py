@@ -18,6 +18,10 @@ The clip payload (:meth:`Catalog.payload`) holds the motion (base64 of little-en
 metres, exact), the skeleton (bones from :mod:`handx.skeleton`, so the page never hard-codes it), all text
 variants, and the motion codes of reference §2.5 (computed on demand with :func:`motion_codes`, cached) with
 :func:`code_rows`, their events flattened into timeline rows.
+
+With ``handx view --generate``, a :class:`ViewerGenerator` holds one diffusion run (reference §4, §5) loaded at
+start and turns a checked request of the page's generate panel (three texts, optionally a clip of the catalog and
+a conditioning mode of :data:`handx.sampling.generate.MODES`) into generated motion, one request at a time.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ from __future__ import annotations
 import base64
 import bisect
 import collections
+import dataclasses
+import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -233,6 +240,18 @@ class Catalog:
                            f"clip id {clip_id!r} is in {len(matches)} files; say which with file=")
         return matches[0]
 
+    def frames(self, i: int) -> int:
+        """Frame count of clip ``i`` (known from the listing; no motion is read)."""
+        return self._frames[i]
+
+    def clip_name(self, i: int) -> tuple[str, str | None]:
+        """``(id, file)`` of clip ``i``."""
+        return self._ids[i], self._files[i]
+
+    def motion(self, i: int) -> np.ndarray:
+        """The motion ``(T, 2, 21, 3)`` metres of clip ``i``, as stored (not cached)."""
+        return np.asarray(self._load(i).motion)
+
     def payload(self, i: int) -> dict[str, Any]:
         """Everything the page needs to show clip ``i``, JSON-ready (cached, least recently used dropped)."""
         with self._lock:
@@ -393,3 +412,197 @@ def open_catalog(path: str | os.PathLike) -> Catalog:
                                         "file")
         return FileCatalog(root, None)
     raise HandxInputError(path, "no such file or directory")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generation (handx view --generate)
+# ---------------------------------------------------------------------------------------------------------------
+
+TEXT_MODE = "text"  # no condition: the texts alone
+MAX_TEXT = 1000  # characters per text
+MAX_STEPS = 200  # sampler steps a request may ask for
+MAX_SEED = 2**31 - 1
+MAX_GUIDANCE = 20.0
+MAX_GENERATE_BODY = 16384  # bytes: three texts of MAX_TEXT characters fit even when every one is escaped
+GENERATE_KEYS = ("texts", "clip", "file", "mode", "seed", "steps", "guidance")
+TEXT_KEYS = ("left", "right", "relation")
+
+
+class GeneratorBusyError(RuntimeError):
+    """A generation is running already; the viewer runs one at a time."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateAsk:
+    """A checked request of the generate panel: the three texts; ``clip``, the catalog index of the clip shown
+    beside the result (and its condition unless ``mode`` is ``"text"``), or None; the sampler settings."""
+
+    left: str
+    right: str
+    relation: str
+    clip: int | None
+    mode: str
+    seed: int
+    steps: int
+    guidance: float
+
+
+def _field_default(cls: type, name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _strict_json(body: bytes) -> Any:
+    """Parse a request body as JSON, refusing what :func:`json.loads` lets through: bytes that are not UTF-8,
+    ``NaN``/``Infinity`` and an object with a key twice. Raises :class:`ValueError` saying what was wrong."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"key {next(k for k in keys if keys.count(k) > 1)!r} appears twice")
+        return dict(pairs)
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("the request body is not UTF-8") from None
+    try:
+        return json.loads(text, object_pairs_hook=unique, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the request body is not JSON ({exc.msg} at character {exc.pos})") from None
+    except ValueError as exc:
+        raise ValueError(f"the request body is not acceptable JSON ({exc})") from None
+
+
+def _integer(body: dict[str, Any], name: str, default: int, lo: int, hi: int) -> int:
+    value = body.get(name, default)
+    if type(value) is not int:  # bool is an int subclass: refused too
+        raise ValueError(f"{name} must be an integer, got {json.dumps(value)[:40]}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+class ViewerGenerator:
+    """A diffusion run loaded once, serving the viewer's generate panel over ``catalog``, one request at a time.
+
+    :meth:`parse` checks a request body (JSON; see ``docs/viz.md``) against the catalog and raises
+    :class:`ValueError` (bad request), :class:`KeyError` (no such clip) or :class:`UnsafeNameError`;
+    :meth:`generate` runs it and raises :class:`GeneratorBusyError` while another generation runs.
+    """
+
+    def __init__(self, generator: Any, run: Path, catalog: Catalog):
+        from handx.sampling.generate import MODES, Condition, GenerateRequest
+
+        self.generator = generator  # handx.sampling.generate.Generator
+        self.run = Path(run)
+        self.catalog = catalog
+        self.frames = int(generator.config.frames)
+        self.modes = (TEXT_MODE, *MODES)
+        self.keyframes = (0, self.frames // 2, self.frames - 1)  # the keyframes mode keeps these frames
+        self.inbetween = int(_field_default(Condition, "k"))  # the inbetween mode keeps this many at each end
+        self.default_steps = int(_field_default(GenerateRequest, "steps"))
+        self.default_guidance = float(_field_default(GenerateRequest, "guidance"))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, catalog: Catalog, ckpt: str | os.PathLike | None = None, device: str = "cpu") -> ViewerGenerator:
+        """Load the run ``ckpt`` (a run directory or a built-in model's name; None: the default built-in
+        generator). Raises :class:`HandxInputError` when there is none."""
+        from handx.assets import default_run, resolve_run
+        from handx.sampling.generate import Generator
+
+        run = resolve_run(ckpt, kind="generator") if ckpt is not None else default_run("generator")
+        try:
+            generator = Generator.load(run, device=device)
+        except OSError as exc:
+            raise HandxInputError(run, f"cannot load the model ({exc})") from exc
+        return cls(generator, run, catalog)
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    def info(self) -> dict[str, Any]:
+        """What the page needs to build the panel (``/api/meta`` ``generate``)."""
+        k, keys = self.inbetween, ", ".join(str(f) for f in self.keyframes)
+        labels = {TEXT_MODE: "text only", "left-hand": "left hand from the clip, right hand reacts",
+                  "right-hand": "right hand from the clip, left hand reacts",
+                  "wrists": "both wrist paths from the clip", "inbetween": f"first and last {k} frames from the clip",
+                  "keyframes": f"frames {keys} from the clip"}
+        return {"run": self.run.name, "frames": self.frames, "fps": FPS, "max_text": MAX_TEXT,
+                "modes": [{"name": m, "label": labels.get(m, m)} for m in self.modes],
+                "steps": self.default_steps, "max_steps": MAX_STEPS, "guidance": self.default_guidance,
+                "max_guidance": MAX_GUIDANCE, "max_seed": MAX_SEED}
+
+    def parse(self, body: bytes) -> GenerateAsk:
+        """Check a request body (see the class docstring for what it raises)."""
+        data = _strict_json(body)
+        if not isinstance(data, dict):
+            raise ValueError("the request body must be a JSON object")
+        unknown = sorted(set(data) - set(GENERATE_KEYS))
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}; expected {', '.join(GENERATE_KEYS)}")
+        texts = data.get("texts")
+        if not isinstance(texts, dict) or set(texts) != set(TEXT_KEYS):
+            raise ValueError(f"texts must be an object with exactly the keys {', '.join(TEXT_KEYS)}")
+        for key in TEXT_KEYS:
+            if not isinstance(texts[key], str):
+                raise ValueError(f"texts.{key} must be a string")
+            if len(texts[key]) > MAX_TEXT:
+                raise ValueError(f"texts.{key} has {len(texts[key])} characters; at most {MAX_TEXT} are allowed")
+        if not any(texts[key].strip() for key in TEXT_KEYS):
+            raise ValueError("all three texts are empty; describe at least one of them")
+        mode = data.get("mode", TEXT_MODE)
+        if mode not in self.modes:
+            raise ValueError(f"mode must be one of {', '.join(self.modes)}, got {json.dumps(mode)[:60]}")
+        clip_id, file = data.get("clip"), data.get("file")
+        for name, value in (("clip", clip_id), ("file", file)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be a string or null")
+        if file is not None and clip_id is None:
+            raise ValueError("file is given without clip")
+        index = None if clip_id is None else self.catalog.find(clip_id, file)
+        if mode != TEXT_MODE:
+            if index is None:
+                raise ValueError(f"mode {mode!r} keeps part of a clip: give the clip")
+            if self.catalog.frames(index) != self.frames:
+                raise ValueError(f"clip {clip_id!r} has {self.catalog.frames(index)} frames; the model's condition "
+                                 f"clips have {self.frames}")
+        guidance = data.get("guidance", self.default_guidance)
+        if type(guidance) not in (int, float) or not 0 <= guidance <= MAX_GUIDANCE:
+            raise ValueError(f"guidance must be a number in [0, {MAX_GUIDANCE:g}], got {json.dumps(guidance)[:40]}")
+        return GenerateAsk(texts["left"], texts["right"], texts["relation"], index, mode,
+                           _integer(data, "seed", 0, 0, MAX_SEED), _integer(data, "steps", self.default_steps, 1,
+                                                                             MAX_STEPS), float(guidance))
+
+    def generate(self, ask: GenerateAsk) -> dict[str, Any]:
+        """Run ``ask``: the generated motion (base64 float32 ``(T, 2, 21, 3)`` metres, as in a clip payload), the
+        seconds it took, and what was asked. Raises :class:`GeneratorBusyError` if a generation is running."""
+        from handx.sampling.generate import Condition, GenerateRequest, Texts3
+
+        if not self._lock.acquire(blocking=False):
+            raise GeneratorBusyError("a generation is running already; try again when it has finished")
+        try:
+            condition = None
+            if ask.mode != TEXT_MODE:
+                motion = self.catalog.motion(ask.clip)  # (T, 2, 21, 3)
+                condition = Condition(ask.mode, motion, frames=self.keyframes if ask.mode == "keyframes" else ())
+            request = GenerateRequest(texts=(Texts3(ask.left, ask.right, ask.relation),), num=1, steps=ask.steps,
+                                      guidance=ask.guidance, seed=ask.seed, condition=condition)
+            start = time.perf_counter()
+            result = self.generator.generate(request)
+            seconds = time.perf_counter() - start
+        finally:
+            self._lock.release()
+        joints = np.asarray(result.joints[0], dtype=np.float32)  # (T, 2, 21, 3)
+        clip_id, file = self.catalog.clip_name(ask.clip) if ask.clip is not None else (None, None)
+        log.info("generated %d frames (%s, seed %d, %d steps) in %.2f s", joints.shape[0], ask.mode, ask.seed,
+                 ask.steps, seconds)
+        return {"frames": int(joints.shape[0]), "fps": FPS, "shape": list(joints.shape),
+                "encoding": "base64-float32-le", "motion": encode_motion(joints), "seconds": round(seconds, 3),
+                "texts": {"left": ask.left, "right": ask.right, "two_hands_relation": ask.relation},
+                "mode": ask.mode, "clip": clip_id, "file": file, "seed": ask.seed, "steps": ask.steps,
+                "guidance": ask.guidance, "run": self.run.name, "settings": _jsonable(result.settings())}

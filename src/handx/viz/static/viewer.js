@@ -7,9 +7,13 @@
  *   /api/meta                     what is served and the skeleton (bones come from handx.skeleton)
  *   /api/clips?q=&offset=&limit=  a page of clip summaries matching a search
  *   /api/clip?id=&file=           one clip: motion (base64 float32, (T, 2, 21, 3) metres), texts, codes
+ *   POST /api/generate            (handx view --generate) three texts, optional clip and mode → motion
  *
  * Coordinates are the canonical frame of handx (reference §1.2): +x right, +y forward, +z up, metres;
  * hand 0 is the left hand. window.handxViewer exposes the viewer's state to tests and to the console.
+ *
+ * The 3D view draws a scene of one or two motions: the open clip ("data") and, after Generate, the
+ * generated motion, placed beside the clip (or on it) and played in step with it.
  */
 "use strict";
 
@@ -34,6 +38,10 @@
     playing: false,
     speed: 1,
     variant: 0,          // selected text variant (highlighted in all three branches)
+    generating: false,   // a generate request is in flight
+    generated: null,     // the generated motion on screen: {frames, seconds, mode, clipId, file, seed, steps}
+    drawn: {},           // per motion in the last picture ("data", "generated"): {frame, offset, wrists}, the
+                         // wrists ([left, right], [x, y, z] metres) in the motion's own coordinates
   };
   window.handxViewer = state;
 
@@ -50,9 +58,13 @@
              palm: "#ffc078" },
   };
   const WRIST_TRAIL = { left: "rgba(77, 171, 247, 0.45)", right: "rgba(255, 146, 43, 0.45)" };
+  const BESIDE_GAP = 0.1; // metres between the clip's box and the generated motion's box
 
   let meta = null;      // /api/meta
-  let clip = null;      // the clip on screen: payload + decoded motion + derived geometry
+  let skeleton = null;  // bones, finger of each bone and joint, hand names (from /api/meta)
+  let clip = null;      // the clip on screen: payload + decoded motion + bounds
+  let generated = null; // the generated motion on screen: answer + decoded motion + bounds
+  let scene = null;     // what the 3D view draws: motions placed side by side, their bounds, the floor grid
   let listSeq = 0;      // increases with every list request, so stale answers are ignored
   let clipSeq = 0;      // same for clip requests
   let listOffset = 0;   // next offset to request for "Show more"
@@ -65,6 +77,12 @@
     resetView: $("reset-view"), timeline: $("timeline"), timelineInfo: $("timeline-info"),
     changesOnly: $("changes-only"),
     texts: { left: $("texts-left"), right: $("texts-right"), two_hands_relation: $("texts-relation") },
+    gen: {
+      panel: $("generate"), model: $("gen-model"), status: $("gen-status"), clip: $("gen-clip"),
+      mode: $("gen-mode"), seed: $("gen-seed"), steps: $("gen-steps"), overlay: $("gen-overlay"),
+      fill: $("gen-fill"), hide: $("gen-hide"), run: $("gen-run"),
+      texts: { left: $("gen-left"), right: $("gen-right"), relation: $("gen-relation") },
+    },
   };
   const ctx = el.canvas.getContext("2d");
 
@@ -94,8 +112,21 @@
   }
 
   /** GET a JSON endpoint; a non-2xx answer becomes an Error with the server's message. */
-  async function getJSON(url) {
-    const response = await fetch(url, { headers: { Accept: "application/json" } });
+  function getJSON(url) {
+    return requestJSON(url, { headers: { Accept: "application/json" } });
+  }
+
+  /** POST a JSON body to an endpoint; errors as for getJSON. */
+  function postJSON(url, body) {
+    return requestJSON(url, {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  }
+
+  async function requestJSON(url, options) {
+    const response = await fetch(url, options);
     let body = null;
     try {
       body = await response.json();
@@ -203,14 +234,16 @@
     }
   }
 
-  /** Decode a clip payload, derive what drawing needs, and show it everywhere. */
-  function showClip(payload) {
-    const motion = decodeFloat32(payload.motion); // (T * 2 * 21 * 3)
-    const frames = payload.frames;
+  /**
+   * A motion answer (clip payload or generate answer: base64 float32 (T, 2, 21, 3) metres) → its values and
+   * bounding box over all frames.
+   */
+  function decodeMotion(answer) {
+    const motion = decodeFloat32(answer.motion); // (T * 2 * 21 * 3)
+    const frames = answer.frames;
     if (motion.length !== frames * 2 * JOINTS * 3) {
       throw new Error(`motion has ${motion.length} values, expected ${frames} × 2 × 21 × 3`);
     }
-    // Bounding box over the whole clip: the camera looks at its centre, the floor grid sits at its bottom.
     const lo = [Infinity, Infinity, Infinity];
     const hi = [-Infinity, -Infinity, -Infinity];
     for (let i = 0; i < motion.length; i += 3) {
@@ -219,24 +252,20 @@
         hi[a] = Math.max(hi[a], motion[i + a]);
       }
     }
-    clip = {
-      payload, motion, frames, fps: payload.fps || 30, bones: payload.bones,
-      boneFingers: payload.bone_fingers, hands: payload.hands, lo, hi,
-      centre: [0, 1, 2].map((a) => (lo[a] + hi[a]) / 2),
-      radius: Math.max(0.08, 0.5 * Math.hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])),
-    };
-    clip.grid = floorGrid(lo, hi);
-    // Finger of each joint (the finger of the bone ending there; the wrist is "palm").
-    clip.jointFingers = new Array(JOINTS).fill("palm");
-    clip.bones.forEach(([, child], k) => {
-      clip.jointFingers[child] = clip.boneFingers[k];
-    });
+    return { motion, frames, fps: answer.fps || 30, lo, hi };
+  }
+
+  /** Decode a clip payload, derive what drawing needs, and show it everywhere. */
+  function showClip(payload) {
+    clip = { payload, ...decodeMotion(payload) };
+    const frames = clip.frames;
     state.clipId = payload.id;
     state.file = payload.file || null;
     state.frames = frames;
     state.variant = 0;
-    el.scrub.max = String(Math.max(0, frames - 1));
     el.title.textContent = payload.file ? `${payload.file} · ${payload.id}` : payload.id;
+    el.gen.clip.options[0].textContent = `open clip (${payload.id})`;
+    layoutScene();
     resetCamera();
     showTexts(payload.texts, payload.text_kind);
     buildTimeline(payload.timeline, frames);
@@ -244,6 +273,46 @@
     playhead = 0;
     setFrame(0);
     draw();
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Scene: the clip and the generated motion side by side
+  // ---------------------------------------------------------------------------------------------------
+
+  /**
+   * Place what is on screen: the clip where it is; the generated motion beside it (+x of the clip's box,
+   * centred on it in y, on the same floor) or, with "on the clip" ticked, where it was generated (with a
+   * condition, the condition clip's frame, so kept joints coincide). Bounds, camera target and grid follow.
+   */
+  function layoutScene() {
+    const actors = [];
+    if (clip) actors.push({ name: "data", label: "clip", data: clip, offset: [0, 0, 0] });
+    if (generated) {
+      let offset = [0, 0, 0];
+      if (clip && !el.gen.overlay.checked) {
+        offset = [
+          clip.hi[0] - generated.lo[0] + BESIDE_GAP,
+          (clip.lo[1] + clip.hi[1]) / 2 - (generated.lo[1] + generated.hi[1]) / 2,
+          clip.lo[2] - generated.lo[2],
+        ];
+      }
+      actors.push({ name: "generated", label: "generated", data: generated, offset });
+    }
+    if (!actors.length) {
+      scene = null;
+      return;
+    }
+    const lo = [0, 1, 2].map((a) => Math.min(...actors.map((x) => x.data.lo[a] + x.offset[a])));
+    const hi = [0, 1, 2].map((a) => Math.max(...actors.map((x) => x.data.hi[a] + x.offset[a])));
+    scene = {
+      actors, lo, hi,
+      frames: Math.max(...actors.map((x) => x.data.frames)),
+      fps: actors[0].data.fps,
+      centre: [0, 1, 2].map((a) => (lo[a] + hi[a]) / 2),
+      radius: Math.max(0.08, 0.5 * Math.hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])),
+      grid: floorGrid(lo, hi),
+    };
+    el.scrub.max = String(Math.max(0, scene.frames - 1));
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -359,20 +428,20 @@
 
   /** Show frame f (clamped) in the canvas, slider, counter and timeline. */
   function setFrame(f) {
-    if (!clip) return;
-    const frame = clamp(Math.round(f), 0, clip.frames - 1);
+    if (!scene) return;
+    const frame = clamp(Math.round(f), 0, scene.frames - 1);
     if (!state.playing) playhead = frame;
     state.frame = frame;
     el.scrub.value = String(frame);
     el.counter.textContent =
-      `frame ${frame + 1} / ${clip.frames} · ${(frame / clip.fps).toFixed(2)} s`;
-    updateTimeline(frame, clip.frames);
+      `frame ${frame + 1} / ${scene.frames} · ${(frame / scene.fps).toFixed(2)} s`;
+    if (clip) updateTimeline(frame, clip.frames);
     draw();
   }
 
   function play() {
-    if (!clip || state.playing) return;
-    if (state.frame >= clip.frames - 1) playhead = 0; // at the end: start over
+    if (!scene || state.playing) return;
+    if (state.frame >= scene.frames - 1) playhead = 0; // at the end: start over
     else playhead = state.frame;
     state.playing = true;
     lastTick = null;
@@ -393,10 +462,10 @@
 
   /** Animation loop: advance the playhead by elapsed time × fps × speed, looping at the end. */
   function tick(now) {
-    if (state.playing && clip) {
+    if (state.playing && scene) {
       if (lastTick !== null) {
         const dt = Math.min((now - lastTick) / 1000, 0.25); // seconds; a hidden tab does not jump ahead
-        playhead = (playhead + dt * clip.fps * state.speed) % clip.frames;
+        playhead = (playhead + dt * scene.fps * state.speed) % scene.frames;
         const frame = Math.floor(playhead);
         if (frame !== state.frame) setFrame(frame);
       }
@@ -409,7 +478,7 @@
   // 3D: orbit camera and perspective projection onto the canvas
   // ---------------------------------------------------------------------------------------------------
 
-  // Camera on a sphere around the clip's centre. yaw 0 looks along +y (from behind the subject, so the
+  // Camera on a sphere around the scene's centre. yaw 0 looks along +y (from behind the subject, so the
   // left hand is on the left of the screen); pitch > 0 looks down.
   const camera = { yaw: 0, pitch: 0.6, distance: 1, target: [0, 0, 0] };
   let view = null; // derived each draw: position, axes, focal length, screen centre
@@ -417,8 +486,8 @@
   function resetCamera() {
     camera.yaw = 0;
     camera.pitch = 0.6;
-    camera.target = clip ? clip.centre.slice() : [0, 0, 0];
-    camera.distance = clip ? (0.9 * clip.radius) / Math.sin(FOV / 2) : 1;
+    camera.target = scene ? scene.centre.slice() : [0, 0, 0];
+    camera.distance = scene ? (0.9 * scene.radius) / Math.sin(FOV / 2) : 1;
   }
 
   /** Camera basis: forward f, right r = f × z, up u = r × f (all unit vectors). */
@@ -450,7 +519,7 @@
     return [view.cx + (view.focal * sx) / depth, view.cy - (view.focal * sy) / depth, depth];
   }
 
-  /** Floor grid under the clip: 5 cm squares, as a list of 3D segments. */
+  /** Floor grid under the scene: 5 cm squares, as a list of 3D segments. */
   function floorGrid(lo, hi) {
     const step = 0.05;
     const margin = 0.1;
@@ -465,7 +534,7 @@
     return segments;
   }
 
-  /** Joint j of hand h at frame t: offset into clip.motion. */
+  /** Joint j of hand h at frame t: index into a motion's values. */
   function at(t, h, j) {
     return ((t * 2 + h) * JOINTS + j) * 3;
   }
@@ -489,11 +558,23 @@
     const [width, height] = fitCanvas();
     ctx.fillStyle = "#171a21";
     ctx.fillRect(0, 0, width, height);
-    if (!clip) return;
+    state.drawn = {};
+    if (!scene) return;
     view = cameraFrame(width, height);
     drawGrid();
-    if (el.trails.checked) drawWristPaths();
-    drawHands(state.frame);
+    for (const actor of scene.actors) {
+      // A motion shorter than the scene holds its last frame.
+      actor.frame = Math.min(state.frame, actor.data.frames - 1);
+      const m = actor.data.motion;
+      state.drawn[actor.name] = {
+        frame: actor.frame,
+        offset: actor.offset.slice(),
+        wrists: [0, 1].map((h) => Array.from(m.subarray(at(actor.frame, h, 0), at(actor.frame, h, 0) + 3))),
+      };
+      if (el.trails.checked) drawWristPaths(actor);
+    }
+    drawHands(scene.actors);
+    if (scene.actors.length > 1) scene.actors.forEach(drawLabel);
     drawAxes(width, height);
   }
 
@@ -501,7 +582,7 @@
     ctx.strokeStyle = "rgba(148, 163, 184, 0.18)";
     ctx.lineWidth = 1;
     ctx.beginPath();
-    for (const [a, b] of clip.grid) {
+    for (const [a, b] of scene.grid) {
       const pa = project(a[0], a[1], a[2]);
       const pb = project(b[0], b[1], b[2]);
       if (!pa || !pb) continue;
@@ -511,17 +592,19 @@
     ctx.stroke();
   }
 
-  /** The path of each wrist over the whole clip, faint, so the movement reads at a glance. */
-  function drawWristPaths() {
-    const m = clip.motion;
+  /** The path of each wrist of one motion over all its frames, faint, so the movement reads at a glance. */
+  function drawWristPaths(actor) {
+    const m = actor.data.motion;
+    const [ox, oy, oz] = actor.offset;
     for (let h = 0; h < 2; h++) {
-      ctx.strokeStyle = WRIST_TRAIL[clip.hands[h]] || "rgba(255,255,255,0.3)";
+      ctx.strokeStyle = WRIST_TRAIL[skeleton.hands[h]] || "rgba(255,255,255,0.3)";
       ctx.lineWidth = 1.5;
+      ctx.setLineDash(actor.name === "generated" ? [5, 4] : []);
       ctx.beginPath();
       let started = false;
-      for (let t = 0; t < clip.frames; t++) {
+      for (let t = 0; t < actor.data.frames; t++) {
         const i = at(t, h, 0);
-        const p = project(m[i], m[i + 1], m[i + 2]);
+        const p = project(m[i] + ox, m[i + 1] + oy, m[i + 2] + oz);
         if (!p) {
           started = false;
           continue;
@@ -532,35 +615,40 @@
       }
       ctx.stroke();
     }
+    ctx.setLineDash([]);
   }
 
   /**
-   * Both hands at frame t. Bones and joints are drawn far to near (painter's order), with widths that
-   * shrink with depth, so overlapping fingers read correctly from any angle.
+   * Both hands of every motion at its frame. Bones and joints of all of them are drawn far to near
+   * (painter's order), with widths that shrink with depth, so overlapping fingers read correctly from any
+   * angle, also when the generated motion is drawn on the clip.
    */
-  function drawHands(t) {
-    const m = clip.motion;
+  function drawHands(actors) {
     const items = [];
-    for (let h = 0; h < 2; h++) {
-      const hand = clip.hands[h];
-      const points = [];
-      for (let j = 0; j < JOINTS; j++) {
-        const i = at(t, h, j);
-        points.push(project(m[i], m[i + 1], m[i + 2]));
+    for (const actor of actors) {
+      const m = actor.data.motion;
+      const [ox, oy, oz] = actor.offset;
+      for (let h = 0; h < 2; h++) {
+        const hand = skeleton.hands[h];
+        const points = [];
+        for (let j = 0; j < JOINTS; j++) {
+          const i = at(actor.frame, h, j);
+          points.push(project(m[i] + ox, m[i + 1] + oy, m[i + 2] + oz));
+        }
+        skeleton.bones.forEach(([a, b], k) => {
+          const pa = points[a];
+          const pb = points[b];
+          if (!pa || !pb) return;
+          const colour = COLOURS[hand][skeleton.boneFingers[k]] || "#ffffff";
+          items.push({ depth: (pa[2] + pb[2]) / 2, kind: "bone", pa, pb, colour });
+        });
+        points.forEach((p, j) => {
+          if (!p) return;
+          const colour = COLOURS[hand][skeleton.jointFingers[j]] || "#ffffff";
+          items.push({ depth: p[2], kind: "joint", p, colour, wrist: j === 0 });
+        });
+        if (points[0]) items.push({ depth: points[0][2] - 1e-6, kind: "label", p: points[0], hand });
       }
-      clip.bones.forEach(([a, b], k) => {
-        const pa = points[a];
-        const pb = points[b];
-        if (!pa || !pb) return;
-        const colour = COLOURS[hand][clip.boneFingers[k]] || "#ffffff";
-        items.push({ depth: (pa[2] + pb[2]) / 2, kind: "bone", pa, pb, colour });
-      });
-      points.forEach((p, j) => {
-        if (!p) return;
-        const colour = COLOURS[hand][clip.jointFingers[j]] || "#ffffff";
-        items.push({ depth: p[2], kind: "joint", p, colour, wrist: j === 0 });
-      });
-      if (points[0]) items.push({ depth: points[0][2] - 1e-6, kind: "label", p: points[0], hand });
     }
     items.sort((x, y) => y.depth - x.depth);
     ctx.lineCap = "round";
@@ -589,6 +677,19 @@
     }
   }
 
+  /** The name of a motion ("clip", "generated") above the middle of its box. */
+  function drawLabel(actor) {
+    const d = actor.data;
+    const o = actor.offset;
+    const p = project((d.lo[0] + d.hi[0]) / 2 + o[0], (d.lo[1] + d.hi[1]) / 2 + o[1], d.hi[2] + o[2] + 0.03);
+    if (!p) return;
+    ctx.font = "600 12px system-ui, sans-serif";
+    ctx.fillStyle = actor.name === "generated" ? "#c3fae8" : "#e5e7eb";
+    ctx.textAlign = "center";
+    ctx.fillText(actor.label, p[0], p[1]);
+    ctx.textAlign = "start";
+  }
+
   /** A small x/y/z gizmo in the bottom-left corner showing the current orientation. */
   function drawAxes(width, height) {
     const origin = [42, height - 42];
@@ -614,6 +715,15 @@
     }
   }
 
+  /** The skeleton from /api/meta, with the finger of each joint (of the bone ending there; the wrist: palm). */
+  function skeletonOf(info) {
+    const jointFingers = new Array(JOINTS).fill("palm");
+    info.bones.forEach(([, child], k) => {
+      jointFingers[child] = info.bone_fingers[k];
+    });
+    return { bones: info.bones, boneFingers: info.bone_fingers, hands: info.hands, jointFingers };
+  }
+
   /** Colour key, built from the skeleton's finger list (not hard-coded here). */
   function buildLegend(fingers) {
     el.legend.replaceChildren();
@@ -631,6 +741,120 @@
     }
     const note = make("li", null, fingers.join(" · "));
     el.legend.appendChild(note);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Generate panel (handx view --generate)
+  // ---------------------------------------------------------------------------------------------------
+
+  /** Show the panel when the server has a generator (meta.generate), with its modes and defaults. */
+  function setupGenerate(info) {
+    if (!info) return;
+    el.gen.panel.hidden = false;
+    el.gen.model.textContent = `model ${info.run} · ${info.frames} frames at ${info.fps} fps`;
+    for (const box of Object.values(el.gen.texts)) box.maxLength = info.max_text;
+    el.gen.mode.replaceChildren(...info.modes.map((mode) => {
+      const option = make("option", null, mode.label);
+      option.value = mode.name;
+      return option;
+    }));
+    el.gen.steps.value = String(info.steps);
+    el.gen.steps.max = String(info.max_steps);
+    el.gen.seed.max = String(info.max_seed);
+  }
+
+  function genStatus(message, isError) {
+    el.gen.status.textContent = message;
+    el.gen.status.classList.toggle("error", Boolean(isError));
+  }
+
+  /** Copy the open clip's selected text variant (else its first) into the three boxes. */
+  function fillTexts() {
+    if (!clip) return;
+    const texts = clip.payload.texts || {};
+    const pick = (branch) => {
+      const variants = texts[branch] || [];
+      return variants[state.variant] ?? variants[0] ?? "";
+    };
+    el.gen.texts.left.value = pick("left");
+    el.gen.texts.right.value = pick("right");
+    el.gen.texts.relation.value = pick("two_hands_relation");
+  }
+
+  /** Ask the server for a motion (the server checks everything); show it beside the clip and play. */
+  async function runGenerate() {
+    if (state.generating) return;
+    const body = {
+      texts: {
+        left: el.gen.texts.left.value,
+        right: el.gen.texts.right.value,
+        relation: el.gen.texts.relation.value,
+      },
+      mode: el.gen.mode.value,
+      seed: Number(el.gen.seed.value),
+      steps: Number(el.gen.steps.value),
+    };
+    if (el.gen.clip.value === "open" && state.clipId) {
+      body.clip = state.clipId;
+      if (state.file) body.file = state.file;
+    }
+    state.generating = true;
+    el.gen.run.disabled = true;
+    genStatus("generating…", false);
+    try {
+      const answer = await postJSON("/api/generate", body);
+      showGenerated(answer);
+      genStatus(`generated in ${answer.seconds.toFixed(2)} s · ${answer.mode} · seed ${answer.seed} · `
+                + `${answer.steps} steps`, false);
+    } catch (err) {
+      genStatus(`cannot generate: ${err.message}`, true);
+    } finally {
+      state.generating = false;
+      el.gen.run.disabled = false;
+    }
+  }
+
+  function showGenerated(answer) {
+    generated = { answer, ...decodeMotion(answer) };
+    state.generated = {
+      frames: answer.frames, seconds: answer.seconds, mode: answer.mode, clipId: answer.clip,
+      file: answer.file, seed: answer.seed, steps: answer.steps,
+    };
+    el.gen.hide.disabled = false;
+    relayout();
+    pause();
+    setFrame(0);
+    play();
+  }
+
+  function hideGenerated() {
+    generated = null;
+    state.generated = null;
+    el.gen.hide.disabled = true;
+    relayout();
+  }
+
+  function relayout() {
+    layoutScene();
+    resetCamera();
+    setFrame(state.frame);
+    draw();
+  }
+
+  function wireGenerate() {
+    el.gen.run.addEventListener("click", runGenerate);
+    el.gen.fill.addEventListener("click", fillTexts);
+    el.gen.hide.addEventListener("click", hideGenerated);
+    el.gen.overlay.addEventListener("change", relayout);
+    // Ctrl+Enter (⌘+Enter) in a text box generates.
+    for (const box of Object.values(el.gen.texts)) {
+      box.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+          event.preventDefault();
+          runGenerate();
+        }
+      });
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -657,8 +881,8 @@
     el.canvas.addEventListener("pointercancel", endDrag);
     el.canvas.addEventListener("wheel", (event) => {
       event.preventDefault();
-      if (!clip) return;
-      const base = (0.9 * clip.radius) / Math.sin(FOV / 2);
+      if (!scene) return;
+      const base = (0.9 * scene.radius) / Math.sin(FOV / 2);
       camera.distance = clamp(camera.distance * Math.exp(0.0015 * event.deltaY), 0.15 * base, 8 * base);
       draw();
     }, { passive: false });
@@ -715,12 +939,15 @@
 
   async function init() {
     wireInput();
+    wireGenerate();
     draw();
     requestAnimationFrame(tick);
     try {
       meta = await getJSON("/api/meta");
       el.sourceInfo.textContent = `${meta.name} · ${meta.kind} · ${meta.count} clips`;
+      skeleton = skeletonOf(meta);
       buildLegend(meta.fingers);
+      setupGenerate(meta.generate);
       if (meta.skipped && meta.skipped.length) {
         showStatus(`${meta.skipped.length} file(s) could not be read and are not listed`, false);
       }
