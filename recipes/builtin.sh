@@ -3,7 +3,8 @@
 #
 #   bash recipes/builtin.sh [OUT]        (default OUT=runs/builtin; re-running resumes every step)
 #
-#   1. corpus: 8,000 synthetic clips (handx data synth, seed 0; 90/10 train/test split by clip) plus the real
+#   1. corpus: 8,000 synthetic clips (handx data synth, seed 0; 90/10 train/test split by clip; the first 2,000
+#      also described by the template writer, appended as five more variants) plus the real
 #      captures of ../shared/data (ManipNet BVH, Leap Motion, MediaPipe), windowed and described with the
 #      offline template writer. SHARED_DATA=path points elsewhere; without it the corpus is synthetic only.
 #   2. evaluator: the TMR-style judge of the synthetic benchmark (small preset, 800 steps × 64, lr 1e-3) on the
@@ -28,6 +29,8 @@ export PYTHONHASHSEED=0
 echo "== 1. corpus"
 handx data synth --n 8000 --seed 0 --out "$out/synth" --no-progress
 [ -f "$out/synth/splits.json" ] || handx data split "$out/synth" --test 0.1 --by clip
+# other phrasings: the template writer's five variants after the grammar's own, for the first 2,000 clips
+handx annotate "$out/synth" --writer template --append --limit 2000 --no-progress
 data=(--data "$out/synth")
 if [ -d "$shared" ]; then
   if [ ! -f "$out/real/.annotated" ]; then

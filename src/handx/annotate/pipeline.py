@@ -119,12 +119,14 @@ class AnnotateReport:
 
 
 def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, overwrite: bool = False,
-                   append: bool = False, commit_every: int = 2000, progress: bool = True) -> AnnotateReport:
+                   append: bool = False, limit: int | None = None, commit_every: int = 2000,
+                   progress: bool = True) -> AnnotateReport:
     """Write descriptions for the clips of a store and save them as the clips' texts.
 
     Clips that already have texts are skipped unless ``overwrite`` (replace them) or ``append`` (add the
     writer's variants after the clip's own, once per writer: more phrasings of the same motion for training;
-    the first variants, which benchmarks score with, stay as they were). Motion codes come from ``codes.jsonl``
+    the first variants, which benchmarks score with, stay as they were). ``limit`` describes at most that many
+    clips (the first ones still to do), e.g. to add other phrasings to part of a large corpus. Motion codes come from ``codes.jsonl``
     (computed first when missing). A clip whose writer fails is reported (``reports/annotate-NNNN.json``) and
     keeps its old texts; nothing is half-written.
     """
@@ -140,6 +142,10 @@ def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, o
 
     todo = [r for r in store.records
             if (append and not appended(r)) or overwrite or not r.texts["left"]]
+    if limit is not None:
+        if limit < 0:
+            raise ValueError(f"annotate_store: limit must be >= 0, got {limit}")
+        todo = todo[:limit]
     report = AnnotateReport(skipped=len(store) - len(todo))
 
     def requests() -> Iterator[WriteRequest]:

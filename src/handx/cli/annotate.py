@@ -42,6 +42,8 @@ def register(groups: argparse._SubParsersAction) -> None:
                    help="add this writer's five variants after the texts a clip already has (once per writer): "
                         "more phrasings for training, e.g. the template writer's on top of a synthetic corpus's; "
                         "the first variants, which benchmarks score with, are unchanged")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="describe at most N clips (the first ones still to do; re-run to continue)")
     p.add_argument("--seed", type=int, default=0, help="template writer: phrasing seed (default 0)")
     p.add_argument("--base-url", help="llm: server URL ending in /v1 (default $HANDX_LLM_BASE_URL or $OPENAI_BASE_URL)")
     p.add_argument("--model", help="llm: model name (default $HANDX_LLM_MODEL)")
@@ -123,7 +125,7 @@ def _annotate(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise HandxInputError(None, f"LLM settings: {exc}") from exc
         writer = LLMWriter(config, validator=None if args.no_verify else as_validator())
-    report = annotate_store(args.store, writer, overwrite=args.overwrite, append=args.append, progress=not args.no_progress)
+    report = annotate_store(args.store, writer, overwrite=args.overwrite, append=args.append, limit=args.limit, progress=not args.no_progress)
     print(f"annotated {report.annotated} clip(s) with {writer.name} ({report.skipped} already had texts, "
           f"{len(report.failed)} failed)")
     for failure in report.failed[:20]:
