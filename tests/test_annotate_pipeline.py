@@ -150,3 +150,17 @@ def test_append_adds_the_writers_variants_after_the_clips_own_once(tmp_path):
             assert len(new[key]) == len(old[key]) + 5
     again = annotate_store(root, TemplateWriter(), append=True, progress=False)
     assert again.annotated == 0 and [r.texts for r in Store(root).records] == after
+
+
+def test_limit_restricts_the_job_to_the_first_clips_even_when_rerun(tmp_path):
+    from handx.annotate.pipeline import annotate_store
+    from handx.annotate.template import TemplateWriter
+    from handx.io.store import Store
+    from handx.synth.corpus import write_synthetic
+
+    root = tmp_path / "store"
+    write_synthetic(4, 1, root, progress=False)
+    for _ in range(2):
+        annotate_store(root, TemplateWriter(), append=True, limit=2, progress=False)
+    counts = [len(r.texts["left"]) for r in Store(root).records]
+    assert counts == [10, 10, 5, 5]

@@ -125,8 +125,8 @@ def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, o
 
     Clips that already have texts are skipped unless ``overwrite`` (replace them) or ``append`` (add the
     writer's variants after the clip's own, once per writer: more phrasings of the same motion for training;
-    the first variants, which benchmarks score with, stay as they were). ``limit`` describes at most that many
-    clips (the first ones still to do), e.g. to add other phrasings to part of a large corpus. Motion codes come from ``codes.jsonl``
+    the first variants, which benchmarks score with, stay as they were). ``limit`` restricts the job to the first
+    ``limit`` clips of the store (re-running does nothing more), e.g. to add other phrasings to part of a corpus. Motion codes come from ``codes.jsonl``
     (computed first when missing). A clip whose writer fails is reported (``reports/annotate-NNNN.json``) and
     keeps its old texts; nothing is half-written.
     """
@@ -140,13 +140,11 @@ def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, o
     def appended(record: ClipRecord) -> bool:
         return writer.name in record.extra.get("appended_writers", [])
 
-    todo = [r for r in store.records
+    if limit is not None and limit < 0:
+        raise ValueError(f"annotate_store: limit must be >= 0, got {limit}")
+    todo = [r for r in store.records[:limit]
             if (append and not appended(r)) or overwrite or not r.texts["left"]]
-    if limit is not None:
-        if limit < 0:
-            raise ValueError(f"annotate_store: limit must be >= 0, got {limit}")
-        todo = todo[:limit]
-    report = AnnotateReport(skipped=len(store) - len(todo))
+    report = AnnotateReport(skipped=len(store.records[:limit]) - len(todo))
 
     def requests() -> Iterator[WriteRequest]:
         for record in todo:

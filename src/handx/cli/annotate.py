@@ -43,7 +43,7 @@ def register(groups: argparse._SubParsersAction) -> None:
                         "more phrasings for training, e.g. the template writer's on top of a synthetic corpus's; "
                         "the first variants, which benchmarks score with, are unchanged")
     p.add_argument("--limit", type=int, default=None, metavar="N",
-                   help="describe at most N clips (the first ones still to do; re-run to continue)")
+                   help="only the first N clips of the store (re-running adds nothing more)")
     p.add_argument("--seed", type=int, default=0, help="template writer: phrasing seed (default 0)")
     p.add_argument("--base-url", help="llm: server URL ending in /v1 (default $HANDX_LLM_BASE_URL or $OPENAI_BASE_URL)")
     p.add_argument("--model", help="llm: model name (default $HANDX_LLM_MODEL)")
