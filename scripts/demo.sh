@@ -1,17 +1,48 @@
 #!/usr/bin/env bash
-# The handx demo: the pipeline that exists so far, on the embedded defaults.
-#   1. synthesise two-hand clips with ground-truth programs and texts;
-#   2. import the real captures in ../shared/data when present (BVH, Leap Motion, MediaPipe);
-#   3. filter by quality and intensity, split, and summarise;
-#   4. extract motion codes and write five descriptions per clip with the offline template writer;
-#   5. train a tiny diffusion generator on the synthetic clips and generate from text, then with a fixed hand;
-#   6. train a tiny evaluator and score the generator against the test split (the full table with intervals);
-#   7. render the generations to video and a still strip, and export one as BVH and JSON.
+# The handx demo: the main job on the embedded defaults.
+#   1. the built-in models (handx models); generate from text with the built-in generator, then in every
+#      conditioning mode (a fixed left or right hand, both wrist paths, in-betweening, keyframes), and render;
+#   2. score the built-in generator against held-out clips of the synthetic benchmark (the recipe's test split,
+#      never trained on) with the built-in evaluator;
+#   3. synthesise clips, import the real captures in ../shared/data when present, annotate them;
+#   4. filter, split, and train a tiny generator for a few steps to show that training works;
+#   5. render a strip of real beside generated motion, and export as BVH and JSON.
 # Re-running resumes: finished steps add nothing.
 set -euo pipefail
 out=${DEMO_OUT:-outputs/demo}
 shared=${SHARED_DATA:-../shared/data}
 mkdir -p "$out"
+
+echo "== built-in models"
+handx models
+echo "== generate from text with the built-in generator"
+handx generate --left "The left hand makes a fist, then opens up." \
+    --right "The right hand points with the index finger." --relation "The two hands move independently of each other." \
+    --num 2 --out "$out/generated.npz" --render "$out/generated.mp4"
+
+echo "== the benchmark's held-out clips (the recipe's synthetic corpus, seed 0: the same clips and split)"
+handx data synth --n 1000 --seed 0 --out "$out/bench" --no-progress
+[ -f "$out/bench/splits.json" ] || handx data split "$out/bench" --test 0.1 --by clip
+python - "$out" <<'PY'
+import sys
+import numpy as np
+from handx.io.store import Store
+out = sys.argv[1]
+store = Store(f"{out}/bench")
+test = store.ids("test")
+np.save(f"{out}/condition.npy", np.asarray(store.motion(store.index_of(test[0]))))
+PY
+echo "== every conditioning mode, on a held-out clip"
+for mode in left-hand right-hand wrists inbetween keyframes; do
+  extra=()
+  [ "$mode" = keyframes ] && extra=(--frames 0,30,59)
+  handx generate --left "The left hand opens and closes." --right "The right hand makes a fist." \
+      --relation "The two hands move independently of each other." --condition "$out/condition.npy" \
+      --mode "$mode" "${extra[@]}" --out "$out/cond-$mode.npz" --render "$out/cond-$mode.mp4"
+done
+
+echo "== score the built-in generator on held-out clips (a quick run: 2 groups, 5 replications)"
+handx eval --data "$out/bench" --ckpt handx-cpu --groups 2 --replications 5 --out "$out/eval" --no-progress
 
 echo "== synthesise 300 clips"
 handx data synth --n 300 --seed 0 --out "$out/synth" --no-progress
@@ -43,32 +74,15 @@ handx data filter "$out/synth" --out "$out/synth-filtered" --no-progress
 handx data split "$out/synth-filtered" --test 0.1 --by clip
 handx data info "$out/synth-filtered"
 handx data export "$out/synth-filtered" --split test --out "$out/test_can_pos_all_wotextfeat.npz" --no-progress
-echo "== train a tiny text-to-motion diffusion model (resumes if run before)"
+echo "== training works: a tiny generator for 200 steps (the built-in took the recipe: recipes/builtin.sh)"
 handx train diffusion --data "$out/synth-filtered" --out "$out/run-tiny" --preset tiny --steps 200 \
-    --batch-size 16 --save-every 100 --no-progress
+    --batch-size 16 --save-every 100 --eval-every 100 --no-progress
 handx generate --ckpt "$out/run-tiny" --left "The left hand closes into a fist." \
     --right "The right index finger points forward." --relation "The hands act independently." \
-    --num 2 --steps 25 --out "$out/generated.npz"
-python - "$out" <<'PY'
-import sys
-import numpy as np
-from handx.io.store import Store
-out = sys.argv[1]
-np.save(f"{out}/condition.npy", np.asarray(Store(f"{out}/synth-filtered").motion(0)))
-PY
-handx generate --ckpt "$out/run-tiny" --left "The left hand holds its pose." \
-    --right "The right hand opens and closes." --relation "The hands stay apart." \
-    --condition "$out/condition.npy" --mode left-hand --steps 25 --out "$out/reaction.npz" \
-    --render "$out/reaction.mp4"
-echo "== train a tiny evaluator and benchmark the generator on the test split"
-handx train evaluator --data "$out/synth-filtered" --out "$out/evaluator-tiny" --preset tiny --steps 400 \
-    --batch-size 64 --lr 1e-3 --warmup 50 --save-every 200 --no-progress
-handx eval --evaluator "$out/evaluator-tiny" --data "$out/synth-filtered" --ckpt "$out/run-tiny" \
-    --groups 2 --replications 5 --steps 10 --out "$out/eval" --no-progress
+    --num 1 --steps 25 --out "$out/generated-tiny.npz"
 echo "== render and export"
-handx render "$out/generated.npz" --out "$out/generated.mp4" --timeline --no-progress
-handx render "$out/synth-filtered" --clips "$(python -c "from handx.io.store import Store; print(Store('$out/synth-filtered').records[0].id)")" \
-    "$out/generated.npz" --out "$out/strip.png" --frames 5 --no-progress
+handx render "$out/bench" --clips "$(python -c "from handx.io.store import Store; print(Store('$out/bench').ids('test')[0])")" \
+    "$out/cond-wrists.npz" --out "$out/strip.png" --frames 5 --no-progress
 handx export "$out/generated.npz" --format bvh --out "$out/export"
 handx export "$out/generated.npz" --format json --out "$out/export"
 echo "== demo outputs are in $out (browse them with: handx view $out/synth-filtered)"

@@ -67,6 +67,7 @@ class TrainConfig:
     cond_drop: float = 0.1
     seed: int = 0
     save_every: int = 500
+    keep: int = 3
     log_every: int = 10
     eval_every: int = 500
     val_split: str | None = "test"
@@ -80,7 +81,7 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "save_every", "log_every", "eval_every", "val_items", "val_steps"):
+        for name in ("steps", "batch_size", "save_every", "keep", "log_every", "eval_every", "val_items", "val_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.grad_clip <= 0:
@@ -300,7 +301,8 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
                     improved = True
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps or improved:
                 if dist.main:
-                    save_checkpoint(run, step + 1, model, ema, optimizer, {"seed": cfg.seed, "best": best})
+                    save_checkpoint(run, step + 1, model, ema, optimizer, {"seed": cfg.seed, "best": best},
+                                    keep=cfg.keep)
                     if improved:
                         save_best(run, step + 1, ema, best)
                 if dist.world > 1:
