@@ -10,21 +10,25 @@
 #   2. evaluator: the TMR-style judge of the synthetic benchmark (small preset, 800 steps × 64, lr 1e-3) on the
 #      synthetic train split; its held-out R-precision is logged in OUT/evaluator/metrics.jsonl.
 #   3. generator: the `cpu` diffusion preset (4 layers × 256, 4-frame tokens, fused pooled-text branches) on
-#      synthetic train + real, batch 64, lr 1e-3 with 200 warm-up steps and cosine decay, EMA 0.999, held-out
-#      checks every 250 steps (EMA loss and R@3 of 128 generated test clips by the evaluator); the best check
-#      is kept in OUT/generator/best. Text and motion features are computed once per store.
-#   4. benchmark: handx eval of the generator against the synthetic test split (never trained on), 20
-#      replications, into OUT/eval.
-#   5. package: both models as built-ins (float16 EMA weights + config + statistics + model.json with the
-#      scores) into OUT/assets; `make builtin-install` copies them into src/handx/assets.
+#      synthetic train + real, 7,000 steps of batch 64, lr 1e-3 with 200 warm-up steps and cosine decay to
+#      1e-4, EMA 0.999; held-out EMA loss every 500 steps (the best step is kept in OUT/generator/best; every
+#      checkpoint is kept for the learning curve). Text and motion features are computed once per store.
+#   4. package: both models as built-ins (float16 EMA weights of the best step + config + statistics +
+#      model.json) into OUT/assets.
+#   5. benchmark: handx eval of the packaged generator against the synthetic test split (never trained on), 20
+#      replications, into OUT/eval; the scores go into model.json. The learning curve: R@3 of every kept
+#      checkpoint (benchmarks/learning_curve.py). Install with: cp -r OUT/assets/* src/handx/assets/
 #
 # Measured on a 2-core x86_64 VM (docs/benchmarks.md): about 2 hours in all.
 set -euo pipefail
 out=${1:-runs/builtin}
 shared=${SHARED_DATA:-../shared/data}
-steps=${GENERATOR_STEPS:-3000}
+steps=${GENERATOR_STEPS:-7000}
 mkdir -p "$out"
 export PYTHONHASHSEED=0
+# Several torch processes on few cores (a recipe step beside other work): OpenMP threads that spin while they
+# wait make each step up to 10× slower; passive waiting avoids it (measured, docs/training.md).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 echo "== 1. corpus"
 handx data synth --n 8000 --seed 0 --out "$out/synth" --no-progress
@@ -49,14 +53,16 @@ handx train evaluator --data "$out/synth" --out "$out/evaluator" --preset small 
 
 echo "== 3. generator"
 handx train diffusion "${data[@]}" --out "$out/generator" --preset cpu --steps "$steps" --batch-size 64 \
-    --lr 1e-3 --warmup 200 --eval-every 250 --save-every 250 --val-items 128 --val-evaluator "$out/evaluator" \
-    --no-progress
+    --lr 1e-3 --warmup 200 --eval-every 500 --save-every 500 --keep 20 --val-items 128 --no-progress
 
-echo "== 4. benchmark"
-handx eval --evaluator "$out/evaluator" --data "$out/synth" --ckpt "$out/generator" --out "$out/eval" \
-    --replications 20 --no-progress
+echo "== 4. package"
+python -m handx.assets.package --generator "$out/generator" --evaluator "$out/evaluator" --out "$out/assets"
 
-echo "== 5. package"
-python -m handx.assets.package --generator "$out/generator" --evaluator "$out/evaluator" \
-    --results "$out/eval/results.json" --out "$out/assets"
-echo "== built-in models in $out/assets (install them with: make builtin-install BUILTIN=$out)"
+echo "== 5. benchmark and learning curve"
+handx eval --evaluator "$out/assets/handx-eval-synth" --data "$out/synth" --ckpt "$out/assets/handx-cpu" \
+    --out "$out/eval" --replications 20 --no-progress
+python -m handx.assets.package --generator "$out/generator" --evaluator "$out/evaluator" --out "$out/assets" \
+    --results "$out/eval/results.json"
+python benchmarks/learning_curve.py --run "$out/generator" --evaluator "$out/assets/handx-eval-synth" \
+    --data "$out/synth" --out "$out/learning_curve.json"
+echo "== built-in models in $out/assets (install them with: cp -r $out/assets/* src/handx/assets/)"

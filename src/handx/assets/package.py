@@ -27,12 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--generator", type=Path, required=True, help="diffusion run")
     parser.add_argument("--evaluator", type=Path, required=True, help="evaluator run")
-    parser.add_argument("--results", type=Path, required=True, help="handx eval results.json of the generator")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="handx eval results.json of the packaged generator (its scores go into model.json)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the two built-ins into")
     args = parser.parse_args(argv)
-    results = json.loads(args.results.read_text(encoding="utf-8"))
-    names = [n for n in results["rows"] if n != "Real"]
-    real, generated = _row(results, "Real"), _row(results, names[0])
+    results, real, generated = None, {}, {}
+    if args.results is not None:
+        results = json.loads(args.results.read_text(encoding="utf-8"))
+        names = [n for n in results["rows"] if n != "Real"]
+        real, generated = _row(results, "Real"), _row(results, names[0])
     train_cfg = json.loads((args.generator / "config.json").read_text(encoding="utf-8")).get("train", {})
     real_data = " plus the real captures of shared/data (ManipNet BVH, Leap Motion, MediaPipe; see their " \
                 "licences in shared/data/README.md), described by the template writer" \
@@ -43,17 +46,19 @@ def main(argv: list[str] | None = None) -> int:
                        "MiniLM text branches); DDIM 50 steps, guidance 2.5 by default",
         "training_data": SYNTH + real_data,
         "licence": "weights: same licence as handx; training data: see shared/data/README.md",
-        "recipe": RECIPE, "scores": {"benchmark": "synthetic test split (handx data synth seed 0, 10 %), "
-                                                  f"{results['settings']['items']} items, built-in evaluator, "
-                                                  f"{results['settings']['protocol']['replications']} replications",
-                                     "generated": generated, "real": real}})
+        "recipe": RECIPE, "scores": {} if results is None else {
+            "benchmark": f"synthetic test split (handx data synth seed 0, 10 %), {results['settings']['items']} "
+                         f"items, built-in evaluator, {results['settings']['protocol']['replications']} "
+                         "replications, DDIM 50 steps, guidance 2.5",
+            "generated": generated, "real": real}})
     package_run(args.evaluator, args.out / DEFAULT_EVALUATOR, {
         "name": DEFAULT_EVALUATOR, "kind": "evaluator", "default": True,
         "description": "TMR-style text-motion evaluator (small preset, GloVe 6B 50-d text side) that scores the "
                        "synthetic benchmark",
         "training_data": SYNTH, "licence": "weights: same licence as handx; GloVe: PDDL",
-        "recipe": RECIPE, "scores": {"benchmark": "real motion of the synthetic test split",
-                                     "real": {k: v for k, v in real.items() if k.startswith("r_precision")}}})
+        "recipe": RECIPE, "scores": {} if results is None else {
+            "benchmark": "real motion of the synthetic test split",
+            "real": {k: v for k, v in real.items() if k.startswith("r_precision")}}})
     print(f"packaged {DEFAULT_GENERATOR} and {DEFAULT_EVALUATOR} into {args.out}")
     return 0
 
