@@ -15,6 +15,10 @@ Measured side by side in one run, so ratios compare like with like on the same m
 7. Evaluator quality on the synthetic corpus: train and score on a held-out split (benchmarks/evaluator_synth.py,
    about 10 minutes on 2 cores).
 8. Resident memory of CPU training with and without returning freed memory to the OS (benchmarks/train_memory.py).
+9. The training data path: training throughput from a store's precomputed side files against the bare network
+   step (benchmarks/train_data.py).
+10. The built-in generator: sampling time per clip at its defaults (benchmarks/builtin_sampling.py), its
+    recorded benchmark scores, and the paraphrase check (benchmarks/paraphrase.py).
 """
 
 from __future__ import annotations
@@ -200,6 +204,19 @@ def bench_train_memory() -> dict:
     return _script("train_memory.py")
 
 
+def bench_train_data() -> dict:
+    return _script("train_data.py")
+
+
+def bench_builtin() -> dict:
+    from handx.assets import builtin
+
+    sampling = _script("builtin_sampling.py")
+    paraphrase = _script("paraphrase.py")
+    model = builtin("handx-cpu")
+    return {"sampling": sampling, "paraphrase": paraphrase, "manifest": model.manifest if model else None}
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -381,6 +398,58 @@ def _render_train_memory(mem: dict) -> list[str]:
     ]
 
 
+def _render_train_data(td: dict) -> list[str]:
+    lines = [
+        "## Training data path",
+        "",
+        f"`benchmarks/train_data.py` on {td['store']} ({td['items']:,} items; computing the side files took "
+        f"{td['prepare_s']:.0f} s): samples/s of a full training step at batch {td['batch']} when batches come",
+        "from random tensors (the bare network), from the store's precomputed side files (`handx train diffusion`),",
+        "or from running MiniLM on each batch's texts (the old path whenever a corpus outgrew the text cache).",
+        "Interleaved blocks in one process.",
+        "",
+        "| preset | bare network | store (side files) | MiniLM per batch | store / bare |",
+        "|---|---|---|---|---|",
+    ]
+    for preset in ("tiny", "cpu"):
+        if preset in td:
+            r = td[preset]
+            encode = f"{r['encode_samples_per_s']:.0f}" if "encode_samples_per_s" in r else "–"
+            lines.append(f"| {preset} | {r['bare_samples_per_s']:.0f} | {r['store_samples_per_s']:.0f} | {encode} | "
+                         f"{r['store_over_bare']:.2f} |")
+    return lines + [""]
+
+
+def _render_builtin(b: dict) -> list[str]:
+    s, p = b["sampling"], b["paraphrase"]
+    lines = ["## The built-in generator", ""]
+    manifest = b.get("manifest") or {}
+    scores = manifest.get("scores", {})
+    if scores.get("generated"):
+        keys = [("r_precision_top3", "R@3"), ("fid", "FID"), ("diversity", "diversity"),
+                ("multimodality", "multimodality"), ("contact_f1", "contact F1"), ("jerk", "jerk (m/s³)"),
+                ("bone_drift_pct", "bone drift (%)")]
+        lines += [f"Scores recorded by the recipe (`recipes/builtin.sh`) in its `model.json`: {scores['benchmark']}.",
+                  "", "| | " + " | ".join(k[1] for k in keys) + " |", "|---|" + "---|" * len(keys)]
+        for row in ("real", "generated"):
+            lines.append(f"| {'Real' if row == 'real' else manifest['name']} | " + " | ".join(
+                f"{scores[row][k][0]:.3f} ± {scores[row][k][1]:.3f}" if k in scores[row] else "–" for k, _ in keys)
+                + " |")
+        lines.append("")
+    lines += [f"`benchmarks/builtin_sampling.py`: {s['seconds_per_clip']:.3f} s per clip ({s['settings']}; "
+              f"{s['clips']} clips in batches of {s['batch']}, {s['threads']} threads).", "",
+              f"`benchmarks/paraphrase.py` (hand-written descriptions of the six interactions, never trained on; "
+              f"{p['samples_per_interaction']} clips each; nearest-interaction accuracy by the evaluator, chance "
+              f"{p['chance']}):", "",
+              "| texts | accuracy | " + " | ".join(f"contact {k}" for k in p["real"]["contact_fraction"]) + " |",
+              "|---|---|" + "---|" * len(p["real"]["contact_fraction"])]
+    for row, name in (("real", "real clips"), ("corpus_texts", "generated from corpus texts"),
+                      ("paraphrases", "generated from paraphrases")):
+        lines.append(f"| {name} | {p[row]['accuracy']:.3f} | " + " | ".join(
+            f"{v:.3f}" for v in p[row]["contact_fraction"].values()) + " |")
+    return lines + [""]
+
+
 def render(results: dict) -> str:
     lines = [
         "# Benchmarks",
@@ -403,10 +472,15 @@ def render(results: dict) -> str:
         lines += _render_evaluator_synth(results["evaluator_synth"])
     if "train_memory" in results:
         lines += _render_train_memory(results["train_memory"])
+    if "train_data" in results:
+        lines += _render_train_data(results["train_data"])
+    if "builtin" in results:
+        lines += _render_builtin(results["builtin"])
     return "\n".join(lines)
 
 
-SECTIONS = ("import", "read", "synth", "codes", "diffusion", "eval", "evaluator_synth", "train_memory")
+SECTIONS = ("import", "read", "synth", "codes", "diffusion", "eval", "evaluator_synth", "train_memory", "train_data",
+            "builtin")
 
 
 def main() -> int:
@@ -454,6 +528,12 @@ def main() -> int:
         if "train_memory" in only:
             results["train_memory"] = bench_train_memory()
             print(json.dumps(results["train_memory"]), flush=True)
+        if "train_data" in only:
+            results["train_data"] = bench_train_data()
+            print(json.dumps(results["train_data"]), flush=True)
+        if "builtin" in only:
+            results["builtin"] = bench_builtin()
+            print(json.dumps(results["builtin"]["sampling"]), flush=True)
         if "evaluator_synth" in only:
             results["evaluator_synth"] = bench_evaluator_synth(args.work)
             print(json.dumps(results["evaluator_synth"]), flush=True)
