@@ -129,8 +129,8 @@ def test_resumed_run_continues_exactly(eight_clips, tmp_path):
     common = dict(data=str(eight_clips), batch_size=4, save_every=3, log_every=1, split=None, preset="tiny",
                   warmup=2)
     train_diffusion(TrainConfig(out=str(tmp_path / "straight"), steps=6, **common), progress=False)
-    train_diffusion(TrainConfig(out=str(tmp_path / "resumed"), steps=3, **common), progress=False)
-    assert load_checkpoint(latest_checkpoint(tmp_path / "resumed")).step == 3
+    train_diffusion(TrainConfig(out=str(tmp_path / "resumed"), steps=6, stop_at=3, **common), progress=False)
+    assert load_checkpoint(latest_checkpoint(tmp_path / "resumed")).step == 3  # interrupted mid-schedule
     train_diffusion(TrainConfig(out=str(tmp_path / "resumed"), steps=6, **common), progress=False)
     a = load_checkpoint(latest_checkpoint(tmp_path / "straight"))
     b = load_checkpoint(latest_checkpoint(tmp_path / "resumed"))
@@ -140,6 +140,42 @@ def test_resumed_run_continues_exactly(eight_clips, tmp_path):
         torch.testing.assert_close(a.ema[key], b.ema[key], rtol=0, atol=0)
     losses = lambda run: [json.loads(line)["total"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert losses(tmp_path / "straight") == losses(tmp_path / "resumed")
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine_to_its_floor():
+    from handx.train.loop import learning_rate
+
+    cfg = TrainConfig(data="x", out="y", steps=1000, warmup=100, lr=1e-3, min_lr=0.1)
+    rates = np.array([learning_rate(cfg, k) for k in range(1000)])
+    np.testing.assert_allclose(rates[:100], 1e-3 * np.arange(1, 101) / 100)  # linear warm-up to the peak
+    assert rates[100] == pytest.approx(1e-3)
+    assert np.all(np.diff(rates[100:]) <= 1e-18)  # never rises after the warm-up
+    assert rates[550] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5), rel=1e-2)  # halfway down the cosine
+    assert rates[-1] == pytest.approx(1e-4, rel=1e-3)  # ends at min_lr · lr
+    flat = TrainConfig(data="x", out="y", steps=1000, warmup=10, lr=1e-3, schedule="constant")
+    assert learning_rate(flat, 999) == 1e-3
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(data="x", out="y", schedule="linear")
+
+
+def test_held_out_checks_are_logged_and_the_best_is_kept(tmp_path):
+    store = tmp_path / "store"
+    write_synthetic(24, 5, store, progress=False)
+    from handx.io.store_ops import split_store
+
+    split_store(store, {"train": 0.75, "test": 0.25}, by="clip")
+    run = tmp_path / "run"
+    cfg = TrainConfig(data=str(store), out=str(run), steps=12, batch_size=8, lr=3e-3, warmup=2, eval_every=4,
+                      save_every=100, val_items=6, preset="tiny")
+    train_diffusion(cfg, progress=False)
+    checks = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "val_loss" in line]
+    assert [c["step"] for c in checks] == [4, 8, 12] and all(c["samples"] == c["step"] * 8 for c in checks)
+    best = json.loads((run / "best" / "state.json").read_text())
+    assert best["best"]["value"] == min(c["val_loss"] for c in checks)
+    assert best["step"] == min(checks, key=lambda c: c["val_loss"])["step"]
+    assert (run / "best" / "ema.safetensors").is_file()
+    saved = read_config(run)
+    assert np.asarray(saved["skeleton"]["lengths"]).shape == (2, 20)  # the training set's median hand
 
 
 def test_checkpoint_describes_itself(eight_clips, overfit_run):

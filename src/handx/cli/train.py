@@ -35,6 +35,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--min-lr", type=float, default=0.1, help="final learning rate as a fraction of --lr (0.1)")
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
     p.add_argument("--save-every", type=int, default=500, help="steps between checkpoints (default 500)")
+    p.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+                   help="stop after STEP with a checkpoint, as an interruption would (the schedule still spans "
+                        "--steps); the same command without it continues, e.g. to train across sessions")
     p.add_argument("--keep", type=int, default=3,
                    help="checkpoints kept (the newest; default 3), e.g. more to score a learning curve afterwards")
     p.add_argument("--eval-every", type=int, default=500,
@@ -97,7 +100,7 @@ def _train_diffusion(args: argparse.Namespace) -> int:
                       steps=args.steps, batch_size=args.batch_size,
                       lr=args.lr if args.lr is not None else default_lr(args.preset), schedule=args.schedule,
                       min_lr=args.min_lr, warmup=args.warmup, save_every=args.save_every, keep=args.keep,
-                      eval_every=args.eval_every,
+                      eval_every=args.eval_every, stop_at=args.stop_at,
                       val_split=None if args.val_split == "none" else args.val_split, val_items=args.val_items,
                       val_evaluator=args.val_evaluator, workers=args.workers, seed=args.seed,
                       split=None if args.split == "none" else args.split, text_encoder=args.text_encoder,

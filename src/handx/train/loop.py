@@ -49,7 +49,8 @@ class TrainConfig:
     stays at ``lr``. Every ``eval_every`` steps the EMA model's diffusion loss on ``val_items`` held-out items
     (split ``val_split`` of the first store) is logged, and with ``val_evaluator`` (an evaluator run) the
     R-precision of ``val_items`` generated clips as well; the best checkpoint by that metric (else by the loss)
-    is kept in ``RUN/best``.
+    is kept in ``RUN/best``. ``stop_at`` ends this call after that step with a checkpoint, as an interruption
+    would (the schedule still spans ``steps``; running again without it continues).
     """
 
     data: str | tuple[str, ...]
@@ -78,9 +79,12 @@ class TrainConfig:
     text_encoder: str = "minilm"
     split: str | None = "train"
     workers: int = 0
+    stop_at: int | None = None
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.stop_at is not None and not 1 <= self.stop_at <= self.steps:
+            raise ValueError(f"TrainConfig.stop_at must be in [1, steps={self.steps}], got {self.stop_at}")
         for name in ("steps", "batch_size", "save_every", "keep", "log_every", "eval_every", "val_items", "val_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -241,11 +245,12 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
     metrics = open(run / "metrics.jsonl", "a") if dist.main else None
     bar = tqdm(total=cfg.steps, initial=start, desc="train diffusion", unit="step",
                disable=not (progress and dist.main))
-    batches = step_loader(data, stats, batch_size=cfg.batch_size, seed=cfg.seed, start=start, steps=cfg.steps,
+    end = cfg.steps if cfg.stop_at is None else max(start, cfg.stop_at)
+    batches = step_loader(data, stats, batch_size=cfg.batch_size, seed=cfg.seed, start=start, steps=end,
                           rank=dist.rank, world=dist.world, workers=cfg.workers)
     last = None
     try:
-        for step, batch in zip(range(start, cfg.steps), batches):
+        for step, batch in zip(range(start, end), batches):
             # ---- data: gathered by index from the precomputed features
             x0 = torch.from_numpy(batch.features).to(dist.device)  # (b, T, 168)
             assert batch.tokens is not None and batch.mask is not None
@@ -299,7 +304,7 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
                 if not best or sign * scores[key] > sign * best["value"]:
                     best = {"step": step + 1, "metric": key, "value": scores[key], **scores}
                     improved = True
-            if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps or improved:
+            if (step + 1) % cfg.save_every == 0 or step + 1 in (cfg.steps, end) or improved:
                 if dist.main:
                     save_checkpoint(run, step + 1, model, ema, optimizer, {"seed": cfg.seed, "best": best},
                                     keep=cfg.keep)
@@ -311,7 +316,7 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
         bar.close()
         if metrics is not None:
             metrics.close()
-    return TrainResult(run, max(start, cfg.steps), last)
+    return TrainResult(run, max(start, end), last)
 
 
 def _validation(cfg: TrainConfig, data: TextMotionData, stats: FeatureStats, encoder: TextEncoder):
