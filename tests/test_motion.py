@@ -97,3 +97,22 @@ def test_windows_centre_the_right_wrist_and_report_missing_hands():
         # Centring is a translation: differences between joints are unchanged.
         np.testing.assert_allclose(w.motion[:, :, 3] - w.motion[:, :, 7],
                                    joints[w.start:w.end, :, 3] - joints[w.start:w.end, :, 7], atol=1e-5)
+
+
+def test_smooth_time_agrees_with_scipy_and_keeps_constant_and_linear_motion():
+    from scipy.ndimage import gaussian_filter1d
+
+    from handx.motion import smooth_time
+
+    rng = np.random.default_rng(0)
+    clips = rng.normal(size=(3, 60, 2, 21, 3))
+    for sigma in (0.7, 1.5, 2.0):
+        want = gaussian_filter1d(clips, sigma, axis=1, mode="nearest", truncate=4.0)
+        np.testing.assert_allclose(smooth_time(clips, sigma), want, atol=1e-12)
+    constant = np.broadcast_to(rng.normal(size=(1, 1, 2, 21, 3)), (1, 60, 2, 21, 3))
+    np.testing.assert_allclose(smooth_time(constant, 1.5), constant, atol=1e-12)
+    line = np.linspace(0, 1, 60)[None, :, None, None, None] * np.ones((1, 60, 2, 21, 3))
+    np.testing.assert_allclose(smooth_time(line, 1.5)[:, 8:-8], line[:, 8:-8], atol=1e-12)  # away from the edges
+    np.testing.assert_array_equal(smooth_time(clips, 0), clips)
+    with pytest.raises(ValueError, match="sigma"):
+        smooth_time(clips, -1)
