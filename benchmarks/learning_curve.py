@@ -41,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
     batch = int(config["train"]["batch_size"])
     texts = [Texts3(*t) for t in zip(*eval_set.texts)]
-    points = []
+    done = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    points = list(done.get("points", []))  # a rerun scores only the checkpoints not scored yet
+    scored = {p["step"] for p in points}
+    report = None
     for ckpt in sorted((args.run / "checkpoints").glob("step-*")):
+        if int(ckpt.name.split("-")[1]) in scored:
+            continue
         generator = Generator.load(args.run, checkpoint=ckpt)
         motion = generator.generate_batch(texts, steps=args.steps, seed=0)[:, None]  # (N, 1, T, 2, 21, 3)
         report = evaluate(evaluator, eval_set, {"gen": motion},
@@ -52,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         points.append({"step": step, "samples": step * batch,
                        **{k: [round(row[k].mean, 4), round(row[k].ci95, 4)] for k in KEYS}})
         print(json.dumps(points[-1]), flush=True)
-    real = report.rows["Real"]
-    result = {"run": str(args.run), "items": int(eval_set.motion.shape[0]), "ddim_steps": args.steps,
-              "real": {k: [round(real[k].mean, 4), round(real[k].ci95, 4)] for k in KEYS}, "points": points}
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        real = report.rows["Real"]
+        done = {"run": str(args.run), "items": int(eval_set.motion.shape[0]), "ddim_steps": args.steps,
+                "real": {k: [round(real[k].mean, 4), round(real[k].ci95, 4)] for k in KEYS},
+                "points": sorted(points, key=lambda p: p["step"])}
+        args.out.write_text(json.dumps(done, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

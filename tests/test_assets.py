@@ -94,3 +94,39 @@ def test_a_built_wheel_carries_and_loads_the_builtins(tmp_path):
                           text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert str(unpacked) in done.stdout
+
+
+def test_int8_packing_round_trips_within_half_a_step_and_loads_like_the_run(tmp_path):
+    import torch
+
+    from handx.assets import package_run
+    from handx.train.checkpoint import QUANT_PREFIX, dequantize, load_checkpoint, quantize_int8
+
+    torch.manual_seed(0)
+    weights = {"w": torch.randn(64, 128), "conv": torch.randn(8, 4, 300), "b": torch.randn(64),
+               "steps": torch.tensor([3])}
+    packed = quantize_int8(weights)
+    assert packed["w"].dtype == torch.int8 and packed["b"].dtype == torch.float16
+    back = dequantize(packed)
+    for name in ("w", "conv"):
+        step = packed[QUANT_PREFIX + name].float().reshape(-1, *[1] * (weights[name].dim() - 1))
+        assert bool(((back[name] - weights[name]).abs() <= step / 2 + 1e-6).all())
+    assert torch.equal(back["steps"], weights["steps"])
+    # a packaged run loads with the same keys and shapes, float32, close to the original weights
+    from handx.models.diffusion import DiffusionConfig
+    from handx.synth.corpus import write_synthetic
+    from handx.train.loop import TrainConfig, train_diffusion
+
+    store = tmp_path / "store"
+    write_synthetic(6, 2, store, progress=False)
+    run = tmp_path / "run"
+    train_diffusion(TrainConfig(data=str(store), out=str(run), steps=2, batch_size=4, split=None),
+                    progress=False, model_config=DiffusionConfig(layers=1, width=64, heads=2, ff=128))
+    dest = package_run(run, tmp_path / "pkg", {"name": "x", "kind": "generator"}, weights="int8")
+    original = load_checkpoint(run / "best" if (run / "best").is_dir() else run / "checkpoints" / "step-00000002")
+    loaded = load_checkpoint(dest / "checkpoints" / "builtin", optimizer=False)
+    assert set(loaded.ema) == set(original.ema)
+    for name, value in original.ema.items():
+        assert loaded.ema[name].dtype == value.dtype and loaded.ema[name].shape == value.shape
+        assert float((loaded.ema[name] - value).abs().max()) <= float(value.abs().max()) / 127 + 1e-3
+    assert json.loads((dest / "model.json").read_text())["weights"] == "int8"

@@ -91,17 +91,19 @@ def default_run(kind: str) -> Path:
 
 
 def package_run(run: str | os.PathLike, dest: str | os.PathLike, manifest: dict[str, Any], *,
-                checkpoint: str | os.PathLike | None = None, half: bool = True) -> Path:
+                checkpoint: str | os.PathLike | None = None, weights: str = "float16") -> Path:
     """Copy a trained run into a built-in model folder ``dest``: its config, the EMA weights of ``checkpoint``
-    (default: ``RUN/best`` when the run kept one, else the newest) in float16 when ``half``, and ``manifest``
-    (written as ``model.json``; needs ``name`` and ``kind``). The optimiser state is left behind."""
+    (default: ``RUN/best`` when the run kept one, else the newest) as ``weights`` (``float32``, ``float16``, or
+    ``int8``: row-wise int8 matrices with float16 scales, :func:`handx.train.checkpoint.quantize_int8`, a quarter
+    of float32; loading dequantises), and ``manifest`` (written as ``model.json``; needs ``name`` and
+    ``kind``). The optimiser state is left behind."""
     import shutil
 
     import torch
     from safetensors.torch import load_file, save_file
 
     from handx.io.atomic import write_json
-    from handx.train.checkpoint import latest_checkpoint, read_config
+    from handx.train.checkpoint import latest_checkpoint, quantize_int8, read_config
 
     run, dest = Path(run), Path(dest)
     for key in ("name", "kind"):
@@ -110,24 +112,28 @@ def package_run(run: str | os.PathLike, dest: str | os.PathLike, manifest: dict[
     source = Path(checkpoint) if checkpoint else (run / "best" if (run / "best").is_dir() else latest_checkpoint(run))
     if source is None or not (source / "ema.safetensors").is_file():
         raise HandxInputError(run, "no checkpoint with EMA weights to package")
-    state = json.loads((source / "state.json").read_text(encoding="utf-8"))
+    saved_state = json.loads((source / "state.json").read_text(encoding="utf-8"))
     config = read_config(run)
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     folder = tmp / "checkpoints" / "builtin"
     folder.mkdir(parents=True)
-    weights = load_file(os.fspath(source / "ema.safetensors"))
-    if half:
-        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
-    save_file(weights, os.fspath(folder / "ema.safetensors"))
-    write_json(folder / "state.json", {"step": int(state["step"]), "best": state.get("best", {})})
+    if weights not in ("float32", "float16", "int8"):
+        raise ValueError(f"package_run: weights must be float32, float16 or int8, got {weights!r}")
+    state = load_file(os.fspath(source / "ema.safetensors"))
+    params = int(sum(v.numel() for v in state.values()))
+    if weights == "float16":
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    elif weights == "int8":
+        state = quantize_int8(state)
+    save_file(state, os.fspath(folder / "ema.safetensors"))
+    write_json(folder / "state.json", {"step": int(saved_state["step"]), "best": saved_state.get("best", {})})
     (tmp / "latest").write_text("builtin\n")
     train = dict(config.get("train", {}))
     train.pop("out", None)
     write_json(tmp / "config.json", {**config, "train": train})
-    params = int(sum(v.numel() for v in weights.values()))
-    write_json(tmp / MANIFEST, {**manifest, "parameters": params, "step": int(state["step"]),
-                                "weights_dtype": "float16" if half else "float32"})
+    write_json(tmp / MANIFEST, {**manifest, "parameters": params, "step": int(saved_state["step"]),
+                                "weights": weights})
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     del torch

@@ -1,6 +1,7 @@
 """Package a trained generator and evaluator as built-in models: ``python -m handx.assets.package``.
 
-The last step of ``recipes/builtin.sh``: float16 EMA weights, config, statistics and a ``model.json`` with the
+The last step of ``recipes/builtin.sh``: the generator's EMA weights as row-wise int8 (float16 scales), the
+evaluator's as float16 (together within the package's 10 MB budget), config, statistics and a ``model.json`` with the
 recipe and the benchmark scores (from ``handx eval``'s ``results.json``) for each model.
 """
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     real_data = " plus the real captures of shared/data (ManipNet BVH, Leap Motion, MediaPipe; see their " \
                 "licences in shared/data/README.md), described by the template writer" \
         if len(train_cfg.get("data", [])) > 1 else ""
-    package_run(args.generator, args.out / DEFAULT_GENERATOR, {
+    package_run(args.generator, args.out / DEFAULT_GENERATOR, weights="int8", manifest={
         "name": DEFAULT_GENERATOR, "kind": "generator", "default": True,
         "description": "text-to-motion diffusion, cpu preset (4 layers × 256, 4-frame tokens, fused pooled "
                        "MiniLM text branches); DDIM 50 steps, guidance 2.5 by default",
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"items, built-in evaluator, {results['settings']['protocol']['replications']} "
                          "replications, DDIM 50 steps, guidance 2.5",
             "generated": generated, "real": real}})
-    package_run(args.evaluator, args.out / DEFAULT_EVALUATOR, {
+    package_run(args.evaluator, args.out / DEFAULT_EVALUATOR, weights="float16", manifest={
         "name": DEFAULT_EVALUATOR, "kind": "evaluator", "default": True,
         "description": "TMR-style text-motion evaluator (small preset, GloVe 6B 50-d text side) that scores the "
                        "synthetic benchmark",

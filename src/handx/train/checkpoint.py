@@ -94,12 +94,50 @@ def save_checkpoint(run: str | os.PathLike, step: int, model: torch.nn.Module, e
     return final
 
 
+QUANT_PREFIX = "__int8_scale__."  # a quantised weight's per-row scales (handx.assets.package_run)
+
+
+def quantize_int8(weights: dict[str, torch.Tensor], min_size: int = 4096) -> dict[str, torch.Tensor]:
+    """Row-wise symmetric int8 quantisation of every float matrix of at least ``min_size`` values:
+    ``q = round(w / s)`` with ``s = max|w_row| / 127`` (stored as float16 under ``QUANT_PREFIX + name``); other
+    float tensors become float16. :func:`dequantize` inverts it to within ``s / 2`` per value."""
+    out: dict[str, torch.Tensor] = {}
+    for name, w in weights.items():
+        if not w.is_floating_point():
+            out[name] = w
+        elif w.dim() >= 2 and w.numel() >= min_size:
+            rows = w.float().reshape(w.shape[0], -1)  # (rows, cols)
+            scale = (rows.abs().amax(dim=1) / 127).clamp(min=1e-12).half()  # (rows,)
+            out[name] = torch.round(rows / scale.float()[:, None]).clamp(-127, 127).to(torch.int8).reshape(w.shape)
+            out[QUANT_PREFIX + name] = scale
+        else:
+            out[name] = w.half()
+    return out
+
+
+def dequantize(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """float32 weights from :func:`quantize_int8`'s output (or any state dict: float tensors become float32)."""
+    out = {}
+    for name, w in weights.items():
+        if name.startswith(QUANT_PREFIX):
+            continue
+        scale = weights.get(QUANT_PREFIX + name)
+        if scale is not None:
+            shape = (w.shape[0],) + (1,) * (w.dim() - 1)
+            out[name] = w.float() * scale.float().reshape(shape)
+        else:
+            out[name] = w.float() if w.is_floating_point() else w
+    return out
+
+
 def load_checkpoint(path: str | os.PathLike, *, optimizer: bool = True) -> Checkpoint:
     """Load a checkpoint directory (weights as safetensors, optimiser with ``weights_only=True``)."""
     path = Path(path)
     try:
         state = json.loads((path / "state.json").read_text())
         ema = load_file(os.fspath(path / "ema.safetensors"))
+        if any(name.startswith(QUANT_PREFIX) for name in ema):  # a packaged built-in model
+            ema = dequantize(ema)
         # a packaged model (handx.assets) ships only its EMA weights, which then serve as the model weights too
         model = (load_file(os.fspath(path / "model.safetensors")) if (path / "model.safetensors").is_file()
                  else ema)
