@@ -433,7 +433,8 @@ def _render_builtin(b: dict) -> list[str]:
                   "", "| | " + " | ".join(k[1] for k in keys) + " |", "|---|" + "---|" * len(keys)]
         for row in ("real", "generated"):
             lines.append(f"| {'Real' if row == 'real' else manifest['name']} | " + " | ".join(
-                f"{scores[row][k][0]:.3f} ± {scores[row][k][1]:.3f}" if k in scores[row] else "–" for k, _ in keys)
+                (f"{scores[row][k][0]:.3f} ± {scores[row][k][1] or 0:.3f}" if k in scores[row] else "–")
+                for k, _ in keys)
                 + " |")
         lines.append("")
     lines += [f"`benchmarks/builtin_sampling.py`: {s['seconds_per_clip']:.3f} s per clip ({s['settings']}; "

@@ -16,7 +16,7 @@ from handx.features.codes import motion_codes
 from handx.io.bvh import parse_bvh, read_bvh_pair
 from handx.io.sources import Clip
 from handx.io.store import StoreWriter
-from handx.kinematics import median_bone_lengths, restore_bone_lengths
+from handx.kinematics import median_bone_lengths, project_to_skeleton
 from handx.motion import Texts
 from handx.synth import generate_clip
 from handx.viz import export_euler as euler
@@ -59,11 +59,11 @@ def test_bvh_round_trip_synthetic(tmp_path, seed, index):
 
 
 def test_bvh_round_trip_real_capture(shared_data, tmp_path):
-    """A real ManipNet pair (imported at 30 fps), made fixed-length with restore_bone_lengths."""
+    """A real ManipNet pair (imported at 30 fps), made fixed-length with project_to_skeleton."""
     folder = shared_data / "manipnet" / "teapot2"
     seq = read_bvh_pair(folder / "leftHand.bvh", folder / "rightHand.bvh")
     raw = seq.joints.astype(np.float64)
-    fixed = restore_bone_lengths(raw, median_bone_lengths(raw, seq.present))
+    fixed = project_to_skeleton(raw, median_bone_lengths(raw, seq.present))
     result = export_bvh(fixed, tmp_path / "teapot2.bvh")
     err = error_mm(read_bvh_clip(tmp_path / "teapot2.bvh"), fixed)
     assert err.max() < ACCEPT_MM, f"max {err.max():.3f} mm at {np.unravel_index(err.argmax(), err.shape)}"

@@ -384,3 +384,98 @@ def test_long_horizon_rejects_bad_arguments():
         sample_long(lambda i, s: torch.zeros(1, 10, F), [], window=10, overlap=2)
     with pytest.raises(ValueError, match="sample_window returned"):
         sample_long(lambda i, s: torch.zeros(1, 9, F), [30], window=10, overlap=2)
+
+
+def test_project_x0_is_what_the_scheduler_steps_with():
+    target = torch.randn(2, 6, F, generator=torch.Generator().manual_seed(0))
+    projected = torch.randn(2, 6, F, generator=torch.Generator().manual_seed(1))
+    seen = []
+
+    def project(x0_hat):
+        seen.append(x0_hat.clone())
+        return projected.clone()
+
+    out = sample(constant_denoiser(target), (2, 6, F), DDIMScheduler(), num_steps=7, project_x0=project,
+                 generator=torch.Generator().manual_seed(2))
+    assert len(seen) == 7 and all(torch.equal(x, target) for x in seen)  # the guided x̂₀, once per step
+    torch.testing.assert_close(out, projected, rtol=0, atol=1e-5)  # DDIM with a constant x̂₀ ends on it
+
+
+# ---------------------------------------------------------------- generator: valid hands
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny diffusion run trained for a few steps on 4 synthetic clips: far from the data, so its raw samples
+    have drifting bones."""
+    from handx.synth.corpus import write_synthetic
+    from handx.train.loop import TrainConfig, train_diffusion
+
+    root = tmp_path_factory.mktemp("valid-hands")
+    write_synthetic(4, 0, root / "store", progress=False)
+    train_diffusion(TrainConfig(data=str(root / "store"), out=str(root / "run"), steps=20, batch_size=4, warmup=2,
+                                save_every=20, log_every=10, split=None, preset="tiny"), progress=False)
+    return root
+
+
+def _bone_lengths(joints):
+    import numpy as np
+
+    from handx.skeleton import bone_lengths
+
+    return bone_lengths(np.asarray(joints, dtype=np.float64))  # (..., T, 2, 20)
+
+
+def test_generated_hands_keep_their_bone_lengths(tiny_run):
+    import numpy as np
+
+    from handx.kinematics import hand_lengths_for_size
+    from handx.sampling.generate import GenerateRequest, Generator, Texts3
+
+    generator = Generator.load(tiny_run / "run")
+    texts = (Texts3("the left hand waves", "the right hand makes a fist", "the hands stay apart"),)
+    raw = generator.generate(GenerateRequest(texts=texts, num=3, steps=8, projection="none")).joints
+    assert np.ptp(_bone_lengths(raw), axis=1).max() > 1e-3  # the raw samples drift
+    for projection in ("end", "x0"):
+        generated = generator.generate(GenerateRequest(texts=texts, num=3, steps=8, projection=projection))
+        assert generated.settings()["projection"] == projection
+        lengths = _bone_lengths(generated.joints)  # (3, 60, 2, 20)
+        np.testing.assert_allclose(lengths, np.broadcast_to(generator.skeleton, lengths.shape), rtol=0, atol=1e-6)
+    end = generator.generate(GenerateRequest(texts=texts, num=3, steps=8)).joints
+    np.testing.assert_array_equal(end[:, :, :, 0], raw[:, :, :, 0])  # the sampler's wrists are kept
+    big = generator.generate(GenerateRequest(texts=texts, num=1, steps=8, hand_size=1.2)).joints
+    np.testing.assert_allclose(_bone_lengths(big), np.broadcast_to(hand_lengths_for_size(1.2), (1, 60, 2, 20)),
+                               rtol=0, atol=1e-6)
+    batch = generator.generate_batch(texts * 2, steps=8, projection="x0")
+    np.testing.assert_allclose(_bone_lengths(batch), np.broadcast_to(generator.skeleton, (2, 60, 2, 20)), atol=1e-6)
+
+
+def test_conditioned_generation_keeps_constraints_exactly_on_valid_hands(tiny_run):
+    import numpy as np
+
+    from handx.io.store import Store
+    from handx.kinematics import median_bone_lengths
+    from handx.sampling.generate import Condition, GenerateRequest, Generator, Texts3
+
+    generator = Generator.load(tiny_run / "run")
+    clip = np.asarray(Store(tiny_run / "store").motion(1))  # (60, 2, 21, 3) float32
+    own = median_bone_lengths(clip.astype(np.float64))  # (2, 20): the condition's skeleton
+    texts = (Texts3("a", "b", "c"),)
+    for projection in ("end", "x0"):
+        given = generator.generate(GenerateRequest(texts=texts, num=2, steps=8, projection=projection,
+                                                   condition=Condition("left-hand", clip))).joints
+        np.testing.assert_array_equal(given[:, :, 0], np.broadcast_to(clip[:, 0], given[:, :, 0].shape))
+        reacting = _bone_lengths(given[:, :, 1])  # (2, 60, 20)
+        np.testing.assert_allclose(reacting, np.broadcast_to(own[1], reacting.shape), rtol=0, atol=1e-6)
+    wrists = generator.generate(GenerateRequest(texts=texts, num=2, steps=8, condition=Condition("wrists", clip)))
+    np.testing.assert_array_equal(wrists.joints[:, :, :, 0], np.broadcast_to(clip[:, :, 0], (2, 60, 2, 3)))
+    np.testing.assert_allclose(_bone_lengths(wrists.joints), np.broadcast_to(own, (2, 60, 2, 20)), atol=1e-6)
+    ends = generator.generate(GenerateRequest(texts=texts, steps=8, condition=Condition("inbetween", clip, k=5)))
+    np.testing.assert_array_equal(ends.joints[0, :5], clip[:5])
+    np.testing.assert_array_equal(ends.joints[0, -5:], clip[-5:])
+    with pytest.raises(ValueError, match="hand_size"):
+        GenerateRequest(texts=texts, hand_size=1.0, condition=Condition("wrists", clip))
+    with pytest.raises(ValueError, match="projection"):
+        GenerateRequest(texts=texts, projection="always")
+    with pytest.raises(ValueError, match="hand_size"):
+        GenerateRequest(texts=texts, hand_size=18.3)

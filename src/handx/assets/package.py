@@ -21,7 +21,8 @@ SYNTH = "8,000 procedural two-hand clips from handx data synth (seed 0; CC0, gen
 
 def _row(results: dict, name: str) -> dict[str, list[float]]:
     row = results["rows"][name]
-    return {k: [round(row[k]["mean"], 4), round(row[k]["ci95"], 4)] for k in SCORES if k in row}
+    return {k: [round(row[k]["mean"], 4), None if row[k]["ci95"] is None else round(row[k]["ci95"], 4)]
+            for k in SCORES if k in row and row[k]["mean"] is not None}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,13 @@ def register(groups: argparse._SubParsersAction) -> None:
                     "keyframes keeps the given hand, both wrist paths, the first and last --k frames, or the "
                     "--frames listed (a contact keyframe is a keyframe at a contact frame) from CLIP, a .npy or "
                     ".npz (key 'motion' or 'joints') holding one (60, 2, 21, 3) clip; constrained joints are "
-                    "reproduced exactly (--soft: the reference's 0.85 soft mask with a 5-frame ramp).")
-    p.add_argument("--ckpt", type=Path, required=True, metavar="RUN", help="run directory (handx train diffusion)")
+                    "reproduced exactly (--soft: the reference's 0.85 soft mask with a 5-frame ramp). Generated "
+                    "hands keep their bone lengths (--projection): each hand is put on one skeleton, the condition "
+                    "clip's, else --hand-size, else the training set's median hand (the nominal adult hand for "
+                    "runs that did not record one).")
+    p.add_argument("--ckpt", default=None, metavar="RUN",
+                   help="run directory (handx train diffusion) or built-in model name (handx models); default: the "
+                        "built-in generator handx-cpu")
     p.add_argument("--checkpoint", type=Path, help="a specific checkpoint directory (default: the newest)")
     p.add_argument("--left", action="append", required=True, help="what the left hand does (repeat per segment)")
     p.add_argument("--right", action="append", required=True, help="what the right hand does")
@@ -36,6 +41,18 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", help="keyframes, comma-separated (mode keyframes), e.g. 0,30,59")
     p.add_argument("--k", type=int, default=10, help="frames fixed at each end (mode inbetween, default 10)")
     p.add_argument("--soft", action="store_true", help="soft masks (reference ramp) instead of exact constraints")
+    p.add_argument("--projection", choices=["end", "x0", "none"], default="end",
+                   help="how generated hands are made rigid (wrists and bone directions kept, bone lengths fixed, "
+                        "constrained joints exact): 'end' projects the final sample once (default), 'x0' also "
+                        "the denoiser's estimate before every step (no smoother, measured in docs/diffusion.md), "
+                        "'none' keeps the raw sample (bones drift)")
+    p.add_argument("--hand-size", type=float, metavar="FACTOR",
+                   help="hand size as a factor of the nominal adult hand (1.0 = 18.3 cm from wrist to middle "
+                        "fingertip; 0.5-2), e.g. 0.9 for a smaller hand; default: the training set's median "
+                        "hand. Not with --condition (the condition clip's hands set the size)")
+    p.add_argument("--smoothing", type=float, default=None, metavar="SIGMA",
+                   help="Gaussian low-pass of the generated joints over time, σ in frames (default 1.5; 0 = off): "
+                        "removes the sampler's frame-to-frame noise; constrained joints stay exact")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.npz")
     p.add_argument("--render", type=Path, metavar="OUT.{mp4,gif,png}",
@@ -66,12 +83,22 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         request = GenerateRequest(texts=triplets(args.left, args.right, args.relation), num=args.num,
                                   sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed,
-                                  length=args.length, overlap=args.overlap, condition=condition)
+                                  length=args.length, overlap=args.overlap, condition=condition,
+                                  **({} if args.projection is None else {"projection": args.projection}),
+                                  **({} if args.smoothing is None else {"smoothing": args.smoothing}),
+                                  hand_size=args.hand_size)
     except ValueError as exc:
         raise HandxInputError(None, str(exc)) from exc
-    generator = Generator.load(args.ckpt, checkpoint=args.checkpoint, device=args.device)
+    from handx.assets import DEFAULT_GENERATOR, default_run, resolve_run
+
+    if args.ckpt is None:
+        run = default_run("generator")
+        print(f"no --ckpt given: using the built-in generator {DEFAULT_GENERATOR}")
+    else:
+        run = resolve_run(args.ckpt, kind="generator")
+    generator = Generator.load(run, checkpoint=args.checkpoint, device=args.device)
     generated = generator.generate(request)
-    save_npz(args.out, generated, extra={"run": str(args.ckpt)})
+    save_npz(args.out, generated, extra={"run": str(args.ckpt or DEFAULT_GENERATOR)})
     print(f"generated {generated.joints.shape[0]} motion(s) of {generated.joints.shape[1]} frames into {args.out}")
     if args.render is not None:
         _render(args, generated, generator)

@@ -28,7 +28,7 @@ def _models(args: argparse.Namespace) -> int:
         print("no built-in models are installed")
         return 0
     for m in models:
-        scores = ", ".join(f"{k} {v}" for k, v in m["scores"].items()) or "not scored"
+        scores = _scores(m["scores"])
         print(f"{m['name']}{' (default)' if m['default'] else ''}  [{m['kind']}]  "
               f"{m['parameters'] / 1e6:.2f} M parameters, {m['size_bytes'] / 1e6:.1f} MB")
         print(f"    {m['description']}")
@@ -36,3 +36,16 @@ def _models(args: argparse.Namespace) -> int:
         print(f"    licence: {m['licence']}")
         print(f"    scores: {scores}")
     return 0
+
+
+def _scores(scores: dict) -> str:
+    """A one-line summary of recorded scores: R@3, FID, contact F1 and jerk of the model and of real motion."""
+    if not scores:
+        return "not scored"
+    keys = (("r_precision_top3", "R@3"), ("fid", "FID"), ("contact_f1", "contact F1"), ("jerk", "jerk"))
+    parts = []
+    for row in ("generated", "real"):
+        if row in scores:
+            values = ", ".join(f"{name} {scores[row][k][0]:.3g}" for k, name in keys if k in scores[row])
+            parts.append(f"{'this model' if row == 'generated' else 'real motion'}: {values}")
+    return "; ".join(parts) + (f" ({scores['benchmark']})" if "benchmark" in scores else "")

@@ -67,6 +67,7 @@ import numpy as np
 
 from handx import skeleton
 from handx.errors import HandxInputError
+from handx.kinematics import world_transforms
 from handx.motion import Provenance, Sequence, resample
 
 logger = logging.getLogger(__name__)
@@ -389,18 +390,9 @@ def local_transforms(bvh: BvhFile) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _world_transforms(bvh: BvhFile) -> tuple[np.ndarray, np.ndarray]:
-    """World rotations ``(F, J, 3, 3)`` and positions ``(F, J, 3)`` of every joint."""
-    rot, trans = local_transforms(bvh)
-    world_rot = np.empty_like(rot)
-    world_pos = np.empty_like(trans)
-    for j, p in enumerate(bvh.parents):
-        if p < 0:
-            world_rot[:, j] = rot[:, j]
-            world_pos[:, j] = trans[:, j]
-        else:
-            world_rot[:, j] = world_rot[:, p] @ rot[:, j]
-            world_pos[:, j] = world_pos[:, p] + np.einsum("fab,fb->fa", world_rot[:, p], trans[:, j])
-    return world_rot, world_pos
+    """World rotations ``(F, J, 3, 3)`` and positions ``(F, J, 3)`` of every joint
+    (:func:`handx.kinematics.world_transforms`)."""
+    return world_transforms(bvh.parents, *local_transforms(bvh))
 
 
 def forward_kinematics(bvh: BvhFile) -> np.ndarray:

@@ -58,7 +58,7 @@ Leap's skeleton has fixed bone lengths per hand (constant to 1e-5 in every recor
 linearly shortens a bone that turns between two samples: in ``confidence2`` a left middle fingertip flips 164° in
 35 ms at confidence 0.2, and its interpolated bone is 15 % short. After resampling every bone is therefore given
 back its length (the hand's median over the recording) by re-chaining from the wrist along the interpolated bone
-directions (:func:`restore_bone_lengths`); this moves joints by at most 0.7 mm outside that glitch (6 mm in it).
+directions (:func:`handx.kinematics.project_to_skeleton`); this moves joints by at most 0.7 mm outside that glitch (6 mm in it).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ import numpy as np
 from handx import skeleton
 from handx.errors import HandxInputError
 from handx.io.paths import find_files
-from handx.kinematics import median_bone_lengths, median_over_present, restore_bone_lengths
+from handx.kinematics import median_bone_lengths, median_over_present, project_to_skeleton
 from handx.motion import FPS, Provenance, Sequence, resample
 
 logger = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def sequence_from_document(document: dict[str, Any], path: str | os.PathLike, *,
 
     seconds = (times_us - times_us[0]) * 1e-6  # (N,)
     out, out_present = resample(joints, present, seconds, FPS)
-    out = restore_bone_lengths(out, median_bone_lengths(joints, present)).astype(np.float32)
+    out = project_to_skeleton(out, median_bone_lengths(joints, present)).astype(np.float32)
     name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem
     logger.info("%s: %d frames over %.2f s → %d frames at %d fps; hands present %s of output frames",
                 path, len(seconds), seconds[-1], out.shape[0], FPS,

@@ -66,7 +66,7 @@ from pose_format import Pose
 from handx import skeleton
 from handx.errors import HandxInputError
 from handx.io.paths import find_files
-from handx.kinematics import restore_bone_lengths
+from handx.kinematics import project_to_skeleton
 from handx.motion import FPS, Provenance, Sequence, resample
 
 logger = logging.getLogger(__name__)
@@ -136,11 +136,11 @@ def rigid_bones(metres: np.ndarray, hand_length_m: float) -> np.ndarray:
     here), and their proportions are unreliable (a foreshortened pinky tip can look 12 mm long), while a hand
     is rigid. So each bone keeps its image direction and gets its length from
     :data:`handx.skeleton.NOMINAL_BONE_LENGTHS`, scaled so the wrist → middle-tip chain is ``hand_length_m``
-    (:func:`handx.kinematics.restore_bone_lengths`). ``(T, 2, 21, 3)`` → same shape.
+    (:func:`handx.kinematics.project_to_skeleton`). ``(T, 2, 21, 3)`` → same shape.
     """
     middle = np.asarray(skeleton.CHAINS["middle"][1:]) - 1  # bone index = child joint index - 1
     lengths = skeleton.NOMINAL_BONE_LENGTHS * (hand_length_m / skeleton.NOMINAL_BONE_LENGTHS[middle].sum())
-    return restore_bone_lengths(metres, np.broadcast_to(lengths, (2, lengths.shape[0])))
+    return project_to_skeleton(metres, np.broadcast_to(lengths, (2, lengths.shape[0])))
 
 
 def scale_to_metres(pixels: np.ndarray, present: np.ndarray, hand_length_m: float) -> np.ndarray:

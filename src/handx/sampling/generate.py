@@ -4,6 +4,18 @@
 with the EMA weights of its newest checkpoint, and ``generate(request)`` samples ``(K, T, 2, 21, 3)`` joints in
 metres: DDIM with few steps by default, 1000-step ancestral DDPM on request, classifier-free guidance with the
 learned null text per branch, and any conditioning mode of reference §5 by inpainting.
+
+Valid hands: the decoded joints are projected onto a fixed skeleton per hand
+(:func:`handx.kinematics.project_to_skeleton`: wrists kept, bone directions kept, bone lengths set), so every
+generated hand keeps its bone lengths over the clip. The skeleton is the condition clip's (median bone lengths
+over its frames, per hand) when a condition is given, else that of ``hand_size`` (a factor of the nominal adult
+hand, :func:`handx.kinematics.hand_lengths_for_size`), else the run's training-set median hand (its
+``config.json`` ``"skeleton"`` record, :func:`handx.kinematics.skeleton_from_clips`; runs without one use the
+nominal adult hand, 18.3 cm wrist to middle fingertip). Joints a hard condition constrains are copied from the
+condition clip and kept exactly. ``projection``: ``"end"`` (default) projects the final sample once; ``"x0"``
+also projects the denoiser's x̂₀ before every sampler step; ``"none"`` returns the raw sample. Measured on a
+tiny trained model (``docs/diffusion.md``, "Valid hands"): both remove the bone drift; ``"x0"`` moves the
+motion further from the raw sample without making it smoother, so ``"end"`` is the default.
 """
 
 from __future__ import annotations
@@ -19,18 +31,26 @@ import torch
 from tqdm.auto import tqdm
 
 from handx.errors import HandxInputError
+from handx.kinematics import hand_lengths_for_size, median_bone_lengths, project_to_skeleton, skeleton_lengths
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
-from handx.models.representation import FeatureStats, decode, encode
-from handx.motion import validate_clip
+from handx.models.representation import FEATURES_PER_JOINT, FeatureStats, decode, encode
+from handx.motion import smooth_time, validate_clip
 from handx.sampling import modes
 from handx.sampling.ddim import DDIMScheduler
 from handx.sampling.ddpm import DDPMScheduler
 from handx.sampling.inpaint import Inpainting
 from handx.sampling.loop import sample, sample_long
+from handx.skeleton import NUM_HANDS, NUM_JOINTS
 from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config
 
 MODES = ("left-hand", "right-hand", "wrists", "inbetween", "keyframes")
+#: Where generated joints are projected onto the fixed skeleton (module docstring): once at the end, also on
+#: every step's x̂₀, or not at all.
+PROJECTIONS = ("end", "x0", "none")
+DEFAULT_PROJECTION = "end"
+#: Gaussian low-pass of generated joints along time, σ in frames (0: off), before constraints and projection.
+DEFAULT_SMOOTHING = 1.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +89,13 @@ class Condition:
 @dataclasses.dataclass(frozen=True)
 class GenerateRequest:
     """What to generate: ``num`` samples for ``texts`` (one triplet per segment; several for a long take of
-    ``length`` frames), with the sampler settings."""
+    ``length`` frames), with the sampler settings.
+
+    ``projection`` (one of :data:`PROJECTIONS`) and ``hand_size`` (a factor in [0.5, 2] of the nominal adult
+    hand, 18.3 cm wrist to middle fingertip; None = the run's training-set median hand) choose how and onto
+    which skeleton samples are made valid hands (module docstring). With a condition the skeleton is the
+    condition clip's, so ``hand_size`` cannot be given with one.
+    """
 
     texts: tuple[Texts3, ...]
     num: int = 1
@@ -80,6 +106,9 @@ class GenerateRequest:
     length: int | None = None
     overlap: int = 10
     condition: Condition | None = None
+    projection: str = DEFAULT_PROJECTION
+    hand_size: float | None = None
+    smoothing: float = DEFAULT_SMOOTHING
 
     def __post_init__(self) -> None:
         if not self.texts:
@@ -90,6 +119,19 @@ class GenerateRequest:
             raise ValueError(f"GenerateRequest.num and steps must be >= 1, got {self.num}, {self.steps}")
         if self.guidance < 0:
             raise ValueError(f"GenerateRequest.guidance must be >= 0, got {self.guidance}")
+        if not (isinstance(self.smoothing, (int, float)) and 0 <= self.smoothing <= 10):
+            raise ValueError(f"GenerateRequest.smoothing is a Gaussian σ in frames in [0, 10], got {self.smoothing!r}")
+        if self.projection not in PROJECTIONS:
+            raise ValueError(f"GenerateRequest.projection must be one of {', '.join(PROJECTIONS)}, "
+                             f"got {self.projection!r}")
+        if self.hand_size is not None:
+            if self.condition is not None:
+                raise ValueError("GenerateRequest.hand_size cannot be given with a condition: the condition clip's "
+                                 "hands set the skeleton")
+            try:
+                hand_lengths_for_size(self.hand_size)
+            except ValueError as exc:
+                raise ValueError(f"GenerateRequest.hand_size: {exc}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,19 +145,25 @@ class Generated:
     def settings(self) -> dict[str, Any]:
         r = self.request
         return {"sampler": r.sampler, "steps": r.steps, "guidance": r.guidance, "seed": r.seed, "num": r.num,
-                "length": int(self.joints.shape[1]), "mode": r.condition.mode if r.condition else "text"}
+                "length": int(self.joints.shape[1]), "mode": r.condition.mode if r.condition else "text",
+                "projection": r.projection, "hand_size": r.hand_size, "smoothing": r.smoothing}
 
 
 class Generator:
-    """A loaded diffusion run ready to sample."""
+    """A loaded diffusion run ready to sample.
+
+    ``skeleton``: bone lengths ``(2, 20)`` in metres of the training set's median hand, the default skeleton of
+    generated hands (None: the nominal adult hand).
+    """
 
     def __init__(self, model: TrebleDenoiser, config: DiffusionConfig, stats: FeatureStats, encoder: TextEncoder,
-                 device: torch.device):
+                 device: torch.device, skeleton: np.ndarray | None = None):
         self.model = model.eval()
         self.config = config
         self.stats = stats
         self.encoder = CachedTextEncoder(encoder)
         self.device = device
+        self.skeleton = skeleton_lengths(None) if skeleton is None else skeleton_lengths({"lengths": skeleton})
 
     @classmethod
     def load(cls, run: str | os.PathLike, *, checkpoint: str | os.PathLike | None = None, ema: bool = True,
@@ -134,8 +182,12 @@ class Generator:
         if encoder.dim != config.text_dim:
             raise HandxInputError(run, f"text encoder gives {encoder.dim}-d features, the model expects "
                                        f"{config.text_dim}")
+        try:
+            skeleton = skeleton_lengths(saved.get("skeleton"))
+        except ValueError as exc:
+            raise HandxInputError(Path(run) / "config.json", str(exc)) from None
         dev = torch.device(device)
-        return cls(model.to(dev), config, FeatureStats.from_json(saved["stats"]), encoder, dev)
+        return cls(model.to(dev), config, FeatureStats.from_json(saved["stats"]), encoder, dev, skeleton)
 
     def _text(self, triplet: Texts3, num: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self._texts([triplet] * num)
@@ -143,7 +195,9 @@ class Generator:
     def _texts(self, batch: Sequence[Texts3]) -> tuple[torch.Tensor, torch.Tensor]:
         """One triplet per row → tokens ``(3, B, L, D)`` and mask ``(3, B, L)``."""
         branches = [[getattr(t, key) for t in batch] for key in ("left", "right", "relation")]
-        return encode_branches(self.encoder, branches, self.device)
+        tokens, mask = encode_branches(self.encoder, branches, self.device)
+        # training reads text features from float16 side files (handx.text.feature_file): give the same values
+        return tokens.half().float(), mask
 
     def _denoiser(self, tokens: torch.Tensor, mask: torch.Tensor):
         drop_all = torch.ones(tokens.shape[:2], dtype=torch.bool, device=self.device)  # (3, K)
@@ -178,20 +232,69 @@ class Generator:
         have values in between), e.g. to show constrained joints in a render."""
         return self._condition(condition, 1).mask[0].cpu().numpy()
 
-    def _decode(self, features: torch.Tensor, centre: np.ndarray | None) -> np.ndarray:
+    def _lengths(self, request: GenerateRequest) -> np.ndarray:
+        """The skeleton ``(2, 20)`` generated hands are projected onto (module docstring)."""
+        if request.condition is not None:
+            return median_bone_lengths(validate_clip(request.condition.motion).astype(np.float64))
+        if request.hand_size is not None:
+            return hand_lengths_for_size(request.hand_size)
+        return self.skeleton
+
+    def _fixed(self, condition: Condition | None) -> np.ndarray | None:
+        """Joints ``(T, 2, 21)`` a hard condition reproduces exactly (positions masked 1), or None."""
+        if condition is None or not condition.hard:
+            return None
+        mask = self.constraint_mask(condition)  # (T, 168)
+        per_joint = mask.reshape(mask.shape[0], NUM_HANDS, NUM_JOINTS, FEATURES_PER_JOINT)  # (T, 2, 21, 4)
+        return (per_joint[..., :3] == 1).all(axis=-1)  # (T, 2, 21)
+
+    def _project_x0(self, lengths: np.ndarray):
+        """The ``project_x0`` hook of :func:`handx.sampling.loop.sample`: x̂₀ (normalised features) → the same
+        with its joint positions on the skeleton ``lengths`` (bend channels unchanged)."""
+
+        def project(x0_hat: torch.Tensor) -> torch.Tensor:
+            features = self.stats.denormalize(x0_hat.detach().cpu().numpy().astype(np.float64))  # (B, T, 168)
+            joints = features.reshape(*features.shape[:-1], NUM_HANDS, NUM_JOINTS, FEATURES_PER_JOINT)
+            joints[..., :3] = project_to_skeleton(joints[..., :3], lengths)  # (B, T, 2, 21, 3), centred
+            return torch.from_numpy(self.stats.normalize(features)).to(x0_hat)
+
+        return project
+
+    def _hook(self, request: GenerateRequest, lengths: np.ndarray):
+        return self._project_x0(lengths) if request.projection == "x0" else None
+
+    def _decode(self, features: torch.Tensor, centre: np.ndarray | None, request: GenerateRequest,
+                lengths: np.ndarray) -> np.ndarray:
+        """Samples (normalised features) → joints ``(K, T, 2, 21, 3)`` float32: hard-constrained joints copied
+        from the condition clip, then, unless ``request.projection == "none"``, projected onto ``lengths``."""
         denorm = self.stats.denormalize(features.detach().cpu().numpy().astype(np.float64))
-        return np.asarray(decode(denorm, centre), dtype=np.float32)  # (K, T, 2, 21, 3)
+        joints = decode(denorm, centre)  # (K, T, 2, 21, 3) float64
+        if request.smoothing > 0:  # the x̂₀ predictor's frame-to-frame noise (docs/diffusion.md, "Smoothing")
+            joints = smooth_time(joints, request.smoothing, axis=1)
+        fixed = self._fixed(request.condition)
+        if fixed is not None:  # exactly the condition's values (decoding is exact only to float32 rounding)
+            frames = joints.shape[1]  # a request may keep fewer frames than the window
+            fixed = fixed[:frames]  # (T, 2, 21)
+            motion = validate_clip(request.condition.motion)[:frames].astype(np.float64)  # (T, 2, 21, 3)
+            joints = np.where(fixed[..., None], motion, joints)
+        if request.projection != "none":
+            joints = project_to_skeleton(joints, lengths, fixed=fixed)
+        return np.asarray(joints, dtype=np.float32)
 
     def generate_batch(self, texts: Sequence[Texts3], *, sampler: str = "ddim", steps: int = 50,
-                       guidance: float = 2.5, seed: int = 0, batch_size: int = 64,
-                       progress: bool = False) -> np.ndarray:
+                       guidance: float = 2.5, seed: int = 0, batch_size: int = 64, progress: bool = False,
+                       projection: str = DEFAULT_PROJECTION, hand_size: float | None = None,
+                       smoothing: float = DEFAULT_SMOOTHING) -> np.ndarray:
         """One window per triplet, many different triplets at once: ``(N, T, 2, 21, 3)`` float32 metres.
 
         Used to generate for a whole test split (``handx eval``). Row i depends only on ``texts``, the settings,
         ``seed`` and ``batch_size`` (rows are sampled in batches of ``batch_size`` with one generator seeded by
-        ``seed``), so the same call reproduces the same motions.
+        ``seed``), so the same call reproduces the same motions. ``projection`` and ``hand_size`` as in
+        :class:`GenerateRequest`.
         """
-        request = GenerateRequest(texts=tuple(texts), sampler=sampler, steps=steps, guidance=guidance, seed=seed)
+        request = GenerateRequest(texts=tuple(texts), sampler=sampler, steps=steps, guidance=guidance, seed=seed,
+                                  projection=projection, hand_size=hand_size, smoothing=smoothing)
+        lengths = self._lengths(request)
         if batch_size < 1:
             raise ValueError(f"generate_batch: batch_size must be >= 1, got {batch_size}")
         gen = torch.Generator().manual_seed(request.seed)
@@ -203,8 +306,9 @@ class Generator:
             tokens, mask = self._texts(chunk)
             shape = (len(chunk), self.config.frames, self.config.features)
             x0 = sample(self._denoiser(tokens, mask), shape, scheduler, num_steps=request.steps,
-                        guidance_scale=request.guidance, generator=gen, device=self.device)
-            out.append(self._decode(x0, None))
+                        guidance_scale=request.guidance, generator=gen, device=self.device,
+                        project_x0=self._hook(request, lengths))
+            out.append(self._decode(x0, None, request, lengths))
         return np.concatenate(out)
 
     def generate(self, request: GenerateRequest) -> Generated:
@@ -214,16 +318,18 @@ class Generator:
         shape = (request.num, window, self.config.features)
         scheduler = self._scheduler(request)
         length = request.length or window * len(request.texts) - request.overlap * (len(request.texts) - 1)
+        lengths = self._lengths(request)
         if length <= window and len(request.texts) == 1:
             tokens, mask = self._text(request.texts[0], request.num)
             inpainting = self._condition(request.condition, request.num) if request.condition else None
             x0 = sample(self._denoiser(tokens, mask), shape, scheduler, num_steps=request.steps,
-                        guidance_scale=request.guidance, inpainting=inpainting, generator=gen, device=self.device)
+                        guidance_scale=request.guidance, inpainting=inpainting, generator=gen, device=self.device,
+                        project_x0=self._hook(request, lengths))
             centre = None
             if request.condition is not None:  # in the condition motion's frame: constrained joints match it
                 centre = encode(validate_clip(request.condition.motion)[None].astype(np.float64))[1]
                 centre = np.broadcast_to(centre, (request.num, 3))
-            return Generated(self._decode(x0[:, :length], centre), request)
+            return Generated(self._decode(x0[:, :length], centre, request, lengths), request)
         if request.condition is not None:
             raise HandxInputError(None, "conditioning modes apply to one window; long takes chain windows by "
                                         "their overlap instead")
@@ -233,10 +339,10 @@ class Generator:
         def sample_window(inpainting: Inpainting | None, s: int) -> torch.Tensor:
             return sample(self._denoiser(*texts[s]), shape, scheduler, num_steps=request.steps,
                           guidance_scale=request.guidance, inpainting=inpainting, generator=gen,
-                          device=self.device)
+                          device=self.device, project_x0=self._hook(request, lengths))
 
         x0 = sample_long(sample_window, segments, window=window, overlap=request.overlap)
-        return Generated(self._decode(x0, None), request)
+        return Generated(self._decode(x0, None, request, lengths), request)
 
 
 def _split_length(length: int, parts: int) -> list[int]:

@@ -2,7 +2,8 @@
 long-horizon mode that chains windows (reference §4.3–4.4 and §5).
 
 :func:`sample` runs the reverse chain: for each scheduled t, x̂₀ from the denoiser (guided, one call per step at
-scale 1), ``scheduler.step`` to the previous timestep, then the inpainting constraint.
+scale 1), optionally ``project_x0`` on x̂₀ (e.g. onto valid hands, :mod:`handx.sampling.generate`),
+``scheduler.step`` to the previous timestep, then the inpainting constraint.
 
 :func:`sample_long` generates a motion of any length as windows of ``window`` frames that start every
 ``window − overlap`` frames or less: every segment of the motion (its own text) is covered by windows of that
@@ -52,11 +53,13 @@ def sample(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
+    project_x0: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """Generate x₀ ``(B, T, F)`` = ``shape``.
 
     ``x_T`` is the starting noise (default: N(0, I) from ``generator`` on ``device`` with ``dtype``).
     ``guidance_scale`` s: x̂₀ = u + s(c − u) (1 = conditional only, one denoiser call per step).
+    ``project_x0`` maps every (guided) x̂₀ ``(B, T, F)`` to the x̂₀ the scheduler steps with, same shape.
     """
     scale = check_scale(guidance_scale)
     if len(shape) != 3:
@@ -73,6 +76,8 @@ def sample(
         x0_hat = guided_prediction(denoise, x, t_batch, scale)  # (B, T, F)
         if x0_hat.shape != x.shape:
             raise ValueError(f"sample: the denoiser returned shape {tuple(x0_hat.shape)} for input {tuple(x.shape)}")
+        if project_x0 is not None:
+            x0_hat = project_x0(x0_hat)  # (B, T, F)
         x = scheduler.step(x0_hat, t, x, generator=generator)  # x_{t_prev}
         if inpainting is not None:
             x = inpainting.apply(x, scheduler.previous_timestep(t), scheduler, generator)

@@ -31,9 +31,10 @@ Fixed skeleton (rest pose: a flat hand)
 
 Inverse kinematics (all frames at once; a loop over the three joints of a finger chain only)
     *Wrist*: the rotation that best maps the rest wrist → knuckle offsets (thumb CMC and the four MCPs) onto the
-    observed ones (Kabsch / orthogonal Procrustes), exact when the palm is rigid; translation = the wrist.
+    observed ones (Kabsch / orthogonal Procrustes, :func:`handx.kinematics.kabsch`), exact when the palm is rigid; translation = the wrist.
     *Finger joints* (one child each): the minimal rotation (swing, no twist) taking the child bone's rest
-    direction to its observed direction expressed in the joint's parent frame, ``R_j = swing(d_c, W_pᵀ u_c)``;
+    direction to its observed direction expressed in the joint's parent frame, ``R_j = swing(d_c, W_pᵀ u_c)``
+    (:func:`handx.kinematics.swing`);
     world frames compose down the chain, ``W_j = W_p R_j``. Each bone then points exactly along the observed
     bone, so positions are reproduced up to the differences between the observed and the fixed bone lengths
     (and the palm's deviation from rigidity): a clip with constant bones round-trips to float precision.
@@ -61,7 +62,7 @@ from handx import skeleton
 from handx.errors import HandxInputError
 from handx.io.atomic import atomic_open
 from handx.io.bvh import BvhFile, forward_kinematics, parse_bvh
-from handx.kinematics import cross, local_frame
+from handx.kinematics import kabsch, local_frame, swing
 from handx.motion import FPS, validate_clip
 from handx.viz import export_euler as euler
 
@@ -113,53 +114,11 @@ class BvhExport:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Rotation helpers
+# Skeleton and inverse kinematics
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), _EPS)
-
-
-def swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking unit vector ``a`` onto unit vector ``b``: ``(..., 3)`` × 2 → ``(..., 3, 3)``.
-
-    Rodrigues with ``k = a × b``: ``R = I + [k]× + [k]×² / (1 + a·b)``. Opposite vectors turn 180° about an
-    axis perpendicular to ``a``; a zero ``b`` (degenerate bone) gives the identity.
-    """
-    a, b = np.broadcast_arrays(a, b)
-    k = cross(a, b)  # (..., 3)
-    c = (a * b).sum(-1)  # (...,)
-    kx = np.zeros(k.shape + (3,))
-    kx[..., 0, 1], kx[..., 0, 2] = -k[..., 2], k[..., 1]
-    kx[..., 1, 0], kx[..., 1, 2] = k[..., 2], -k[..., 0]
-    kx[..., 2, 0], kx[..., 2, 1] = -k[..., 1], k[..., 0]
-    opposite = 1.0 + c < 1e-9
-    denom = np.where(opposite, 1.0, 1.0 + c)[..., None, None]
-    out = np.eye(3) + kx + kx @ kx / denom
-    zero = np.linalg.norm(b, axis=-1) < 1e-9
-    out[zero] = np.eye(3)
-    flip = opposite & ~zero
-    if flip.any():
-        av = a[flip]  # (N, 3)
-        helper = np.eye(3)[np.argmin(np.abs(av), axis=-1)]  # the axis least aligned with a
-        n = _unit(cross(av, helper))  # (N, 3) ⟂ a
-        out[flip] = 2.0 * n[:, :, None] * n[:, None, :] - np.eye(3)
-    return out
-
-
-def kabsch(rest: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Rotation ``R`` minimising ``Σ_k |R r_k − o_k|²``: ``(..., K, 3)`` × 2 → ``(..., 3, 3)``."""
-    h = np.einsum("...ka,...kb->...ab", observed, rest)  # (..., 3, 3) Σ o rᵀ
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(u @ vt))
-    d = np.where(d == 0, 1.0, d)
-    u = u.copy()
-    u[..., :, 2] *= d[..., None]
-    return u @ vt
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Skeleton and inverse kinematics
 
 
 def _hierarchy() -> tuple[list[str], list[int], list[tuple[int, int]]]:
