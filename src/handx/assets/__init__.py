@@ -99,7 +99,6 @@ def package_run(run: str | os.PathLike, dest: str | os.PathLike, manifest: dict[
     ``kind``). The optimiser state is left behind."""
     import shutil
 
-    import torch
     from safetensors.torch import load_file, save_file
 
     from handx.io.atomic import write_json
@@ -136,5 +135,4 @@ def package_run(run: str | os.PathLike, dest: str | os.PathLike, manifest: dict[
                                 "weights": weights})
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
-    del torch
     return dest

@@ -32,7 +32,7 @@ from handx.errors import HandxInputError
 from handx.io.atomic import write_json
 from handx.io.store import Store
 from handx.models.representation import NUM_FEATURES, FeatureStats, encode
-from handx.text.encoder import TextEncoder, TextFeatures
+from handx.text.encoder import TextEncoder
 from handx.text.feature_file import TextFeatureFile, feature_dir
 
 BRANCHES = ("left", "right", "two_hands_relation")
@@ -176,14 +176,11 @@ class TextMotionData:
 
         return FeatureStats.fit(batches())
 
-    def median_hand(self) -> np.ndarray:
-        """Median bone lengths ``(2, 20)`` over every frame of (up to 2,000 of) the training clips."""
-        from handx.skeleton import bone_lengths
-
-        keys = self.clip_keys[np.linspace(0, len(self.clip_keys) - 1, min(2000, len(self.clip_keys))).astype(int)]
-        motions = np.stack([self.motion(int(s), int(c)) for s, c in keys])  # (n, T, 2, 21, 3)
-        lengths = bone_lengths(motions.reshape(-1, *motions.shape[2:]).astype(np.float64))  # (n·T, 2, 20)
-        return np.median(lengths, axis=0)
+    def clip_batches(self, batch_size: int = 256) -> Iterator[np.ndarray]:
+        """The training clips ``(b, T, 2, 21, 3)`` in batches (e.g. for
+        :func:`handx.kinematics.skeleton_from_clips`)."""
+        for lo in range(0, len(self.clip_keys), batch_size):
+            yield np.stack([self.motion(int(s), int(c)) for s, c in self.clip_keys[lo:lo + batch_size]])
 
     # ---- the fast path
     def prepare(self, encoder: TextEncoder, *, progress: bool = True) -> None:
@@ -225,7 +222,10 @@ class TextMotionData:
         items = self.items[array] if array.ndim == 1 else array
         texts = self.texts_of(items)
         if self._motion is not None:
-            raw = np.stack([self._motion[int(s)][int(c)] for s, c, _ in items])  # (B, T, 168)
+            raw = np.empty((len(items), *self._motion[0].shape[1:]), dtype=np.float32)  # (B, T, 168)
+            for s in np.unique(items[:, 0]):
+                rows = items[:, 0] == s
+                raw[rows] = self._motion[int(s)][items[rows, 1]]  # one fancy-indexed read per store
         else:
             raw = encode(np.stack([self.motion(int(s), int(c)) for s, c, _ in items]))[0]
         features = stats.normalize(raw).astype(np.float32)
@@ -238,7 +238,6 @@ class TextMotionData:
         assert self._text_files is not None and self._text_rows is not None
         text_rows = self._text_rows[rows]  # (B, 3)
         stores = self.items[rows, 0]  # (B,)
-        parts: list[list[TextFeatures | None]] = [[None] * len(self.stores) for _ in BRANCHES]
         length = 1
         for k in range(len(BRANCHES)):
             for s in np.unique(stores):

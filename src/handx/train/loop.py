@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from handx.kinematics import skeleton_from_clips
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
 from handx.models.representation import FeatureStats
 from handx.sampling.schedule import cosine_betas
@@ -212,7 +213,7 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
             write_config(run, {"kind": "diffusion", "model": model_cfg.to_json(), "stats": stats.to_json(),
                                "text_encoder": cfg.text_encoder,
                                "schedule": {"kind": "cosine", "steps": NUM_TRAIN_STEPS},
-                               "skeleton": {"lengths": data.median_hand().round(6).tolist()},
+                               "skeleton": skeleton_from_clips(data.clip_batches()),
                                "train": {**dataclasses.asdict(cfg), "data": list(cfg.stores)}})
     validation = _validation(cfg, data, stats, encoder) if dist.main else None
 
@@ -392,8 +393,7 @@ def save_best(run: str | os.PathLike, step: int, ema: torch.nn.Module, best: dic
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     state = {k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}
-    save_file(state, os.fspath(tmp / "ema.safetensors"))
-    save_file(state, os.fspath(tmp / "model.safetensors"))
+    save_file(state, os.fspath(tmp / "ema.safetensors"))  # load_checkpoint serves it as the model weights too
     write_json(tmp / "state.json", {"step": step, "best": best})
     old = Path(run) / ".best.old"
     shutil.rmtree(old, ignore_errors=True)
