@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from handx.annotate.base import DescriptionWriter, WriteRequest, codes_hash, to_texts
 from handx.features.codes import motion_codes_batch
+from handx.io.lock import writes_store
 from handx.io.store import ClipRecord, Store, rewrite_records, write_report
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class CodesReport:
     existing: int = 0
 
 
+@writes_store
 def compute_codes(store_dir: str | os.PathLike, *, workers: int = 1, batch_size: int = 256,
                   progress: bool = True) -> CodesReport:
     """Compute the motion codes of every clip missing from ``<store>/codes.jsonl`` and append them."""
@@ -118,6 +120,7 @@ class AnnotateReport:
         return dataclasses.asdict(self)
 
 
+@writes_store
 def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, overwrite: bool = False,
                    append: bool = False, limit: int | None = None, commit_every: int = 2000,
                    progress: bool = True) -> AnnotateReport:

@@ -21,7 +21,7 @@ import dataclasses
 import json
 import logging
 import os
-import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from handx.errors import HandxInputError
+from handx.io import lock
 from handx.io.atomic import atomic_open, write_json, write_npy
 from handx.motion import FPS, WINDOW, Texts, validate_clip
 from handx.skeleton import HAND_NAMES, JOINT_NAMES
@@ -41,6 +42,8 @@ MANIFEST = "manifest.json"
 RECORDS = "clips.jsonl"
 SPLITS = "splits.json"
 DEFAULT_SHARD_SIZE = 2048
+#: a writer commits what it holds at least this often, so a killed job loses at most a few seconds of work
+DEFAULT_COMMIT_SECONDS = 5.0
 
 
 def shard_name(index: int) -> str:
@@ -243,27 +246,57 @@ class StoreWriter:
     :meth:`has` first to resume an interrupted job).
     """
 
-    def __init__(self, root: str | os.PathLike, *, shard_size: int = DEFAULT_SHARD_SIZE, command: str | None = None):
+    def __init__(self, root: str | os.PathLike, *, shard_size: int = DEFAULT_SHARD_SIZE, command: str | None = None,
+                 commit_seconds: float = DEFAULT_COMMIT_SECONDS):
         if shard_size <= 0:
             raise ValueError(f"shard_size must be positive, got {shard_size}")
         self.root = Path(root)
         self.shard_size = shard_size
-        if (self.root / MANIFEST).is_file():
-            self.manifest = recover(self.root)
-            if command:
-                self.manifest["commands"].append(command)
-            self._truncate_uncommitted()
-            self._ids = {r.id for r in _read_records(self.root, int(self.manifest["records_bytes"]))}
-        else:
-            if self.root.exists() and any(self.root.iterdir()):
-                raise HandxInputError(self.root, "output directory exists, is not empty and is not a handx store")
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.manifest = _new_manifest(command)
-            self._ids = set()
+        self.commit_seconds = commit_seconds
+        if not (self.root / MANIFEST).is_file() and self.root.exists() and any(
+                p.name != lock.LOCK_FILE for p in self.root.iterdir()):
+            raise HandxInputError(self.root, "output directory exists, is not empty and is not a handx store")
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock.acquire(self.root, command)  # one writer per store, held until the writer is closed
+        try:
+            if (self.root / MANIFEST).is_file():
+                self.manifest = recover(self.root)
+                if command:
+                    self.manifest["commands"].append(command)
+                self._truncate_uncommitted()
+                self._ids = {r.id for r in _read_records(self.root, int(self.manifest["records_bytes"]))}
+            else:
+                self.manifest = _new_manifest(command)
+                self._ids = set()
+        except BaseException:
+            lock.release(self.root)
+            raise
+        self._last_commit = time.monotonic()
         self._motions: list[np.ndarray] = []
         self._pending: list[dict[str, Any]] = []
         self._side: dict[str, list[np.ndarray]] = {}
         self.added = 0
+        self._closed = False
+
+    def _reread(self) -> None:
+        disk = read_manifest(self.root)
+        if (disk["records_bytes"], disk["num_clips"], len(disk["shards"])) == (
+                self.manifest["records_bytes"], self.manifest["num_clips"], len(self.manifest["shards"])):
+            return
+        log.warning("%s: the store changed under this writer (a writer that ignores the lock?); appending after "
+                    "its commits", self.root)
+        for key in ("shards", "num_clips", "records_bytes", "sources"):
+            self.manifest[key] = disk[key]
+        self._truncate_uncommitted()
+        on_disk = {r.id for r in _read_records(self.root, int(disk["records_bytes"]))}
+        keep = [i for i, record in enumerate(self._pending) if record["id"] not in on_disk]
+        if len(keep) < len(self._pending):
+            log.warning("%s: %d buffered clip(s) are already in the store; not written again", self.root,
+                        len(self._pending) - len(keep))
+        self._motions = [self._motions[i] for i in keep]
+        self._pending = [self._pending[i] for i in keep]
+        self._side = {name: [values[i] for i in keep] for name, values in self._side.items()}
+        self._ids |= on_disk
 
     def _truncate_uncommitted(self) -> None:
         path = self.root / RECORDS
@@ -278,8 +311,17 @@ class StoreWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None or issubclass(exc_type, (KeyboardInterrupt, HandxInputError)):
-            self.commit()
+        try:
+            if exc_type is None or issubclass(exc_type, (KeyboardInterrupt, HandxInputError)):
+                self.commit()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Give back the store's write lock (uncommitted clips are dropped; :meth:`commit` first to keep them)."""
+        if not self._closed:
+            self._closed = True
+            lock.release(self.root)
 
     def __len__(self) -> int:
         return int(self.manifest["num_clips"]) + len(self._motions)
@@ -307,11 +349,22 @@ class StoreWriter:
         for name, value in (side or {}).items():
             self._side.setdefault(name, []).append(np.asarray(value))
         self.added += 1
-        if len(self._motions) >= self.shard_size:
-            self.commit()
+        if (len(self._motions) >= self.shard_size
+                or time.monotonic() - self._last_commit >= self.commit_seconds):
+            self.commit()  # a full shard, or work of the last few seconds that a killed job would lose
 
     def commit(self) -> None:
-        """Write buffered clips as a new shard, append their records, then rewrite the manifest atomically."""
+        """Write buffered clips as a new shard, append their records, then rewrite the manifest atomically.
+
+        The manifest and the end of ``clips.jsonl`` are re-read from disk first rather than trusted from when the
+        writer opened: the lock makes them unchanged, and if a writer that ignores the lock changed them, the
+        commit appends after what that writer committed and refuses ids it already wrote.
+        """
+        if self._closed:
+            raise RuntimeError(f"{self.root}: commit on a closed StoreWriter")
+        self._last_commit = time.monotonic()
+        if (self.root / MANIFEST).is_file():
+            self._reread()
         if not self._motions:
             if not (self.root / MANIFEST).exists():
                 write_json(self.root / MANIFEST, self.manifest)
@@ -379,6 +432,11 @@ def rewrite_records(root: str | os.PathLike, update: Callable[[ClipRecord], Clip
     (see :func:`recover`). Records must keep their id, shard and row. Returns the number of records changed.
     """
     root = Path(root)
+    with lock.store_lock(root, command_line()):
+        return _rewrite_records(root, update)
+
+
+def _rewrite_records(root: Path, update: Callable[[ClipRecord], ClipRecord]) -> int:
     manifest = recover(root)
     changed = 0
     with atomic_open(root / PENDING_RECORDS, "wb") as handle:
@@ -398,7 +456,8 @@ def rewrite_records(root: str | os.PathLike, update: Callable[[ClipRecord], Clip
 
 def write_splits(root: str | os.PathLike, splits: Mapping[str, list[str]], *, how: Mapping[str, Any]) -> None:
     """Atomically write ``splits.json``; ``how`` records the settings that made the split."""
-    write_json(Path(root) / SPLITS, {"how": dict(how), "splits": {k: list(v) for k, v in splits.items()}})
+    with lock.store_lock(root, command_line()):
+        write_json(Path(root) / SPLITS, {"how": dict(how), "splits": {k: list(v) for k, v in splits.items()}})
 
 
 def write_report(out: str | os.PathLike, kind: str, data: dict[str, Any]) -> Path:
@@ -411,6 +470,4 @@ def write_report(out: str | os.PathLike, kind: str, data: dict[str, Any]) -> Pat
     return path
 
 
-def command_line() -> str:
-    """The command that is running, for the manifest's history."""
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+command_line = lock.command_line

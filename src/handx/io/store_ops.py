@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from handx.features.contacts import contact_frames, contact_stats
 from handx.features.quality import QualityConfig, quality_stats, stats_record
+from handx.io import lock
 from handx.io.handx_npz import HandxNpzWriter, motion_entry
 from handx.io.store import Store, StoreWriter, command_line, write_report, write_splits
 from handx.motion import FPS, WINDOW, Texts
@@ -58,7 +59,14 @@ def filter_store(src: str | os.PathLike, dst: str | os.PathLike, config: Quality
 
     Dropped clips are listed with their reasons in the report (also written to ``dst/reports``). Splits of
     ``src`` carry over, restricted to the kept clips. Re-running resumes: clips already in ``dst`` are skipped.
+    The job holds ``dst``'s write lock throughout (:mod:`handx.io.lock`).
     """
+    with lock.store_lock(dst, command_line()):
+        return _filter_store(src, dst, config, batch_size=batch_size, progress=progress)
+
+
+def _filter_store(src: str | os.PathLike, dst: str | os.PathLike, config: QualityConfig, *, batch_size: int,
+                  progress: bool) -> FilterReport:
     store = Store(src)
     report = FilterReport()
     kept_ids: set[str] = set()
@@ -167,6 +175,7 @@ def export_handx_npz(root: str | os.PathLike, out: str | os.PathLike, *, split: 
     return writer.count
 
 
+@lock.writes_store
 def split_store(root: str | os.PathLike, fractions: dict[str, float], *, seed: int = 0, by: str = "sequence") -> dict[str, int]:
     """Assign every clip to a split and write ``splits.json``; returns the split sizes.
 
