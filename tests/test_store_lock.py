@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from handx.errors import HandxInputError
 from handx.io import lock
 from handx.io.store import Store, StoreWriter, read_manifest
 from handx.synth.corpus import write_synthetic
@@ -143,3 +144,51 @@ def test_time_based_commits_keep_the_work_of_a_killed_synth_job(tmp_path):
     assert 0 < kept < 100000
     assert write_synthetic(kept + 3, 0, out, progress=False) == 3
     assert len(Store(out).records) == kept + 3
+
+
+# --- store manifests are untrusted input ------------------------------------------------------------------------
+
+def _tamper(store: Path, edit) -> None:
+    path = store / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../outside.npy", "sub/motion-00000.npy", "..", "", 7])
+def test_shard_paths_outside_the_store_are_refused(small_store, tmp_path, name):
+    np.save(tmp_path / "outside.npy", np.zeros((10, 60, 2, 21, 3), np.float32))
+    _tamper(small_store, lambda m: m["shards"][0].__setitem__("file", name))
+    with pytest.raises(HandxInputError, match="not a plain file name inside the store"):
+        Store(small_store).motion(0)
+
+
+def test_a_fifo_shard_is_refused_instead_of_hanging(small_store):
+    shard = small_store / "motion-00000.npy"
+    shard.unlink()
+    os.mkfifo(shard)
+    with pytest.raises(HandxInputError, match="not a regular file"):
+        Store(small_store).motion(0)
+
+
+def test_a_symlinked_shard_leaving_the_store_is_refused(small_store, tmp_path):
+    shard = small_store / "motion-00000.npy"
+    outside = tmp_path / "elsewhere.npy"
+    shard.rename(outside)
+    shard.symlink_to(outside)
+    with pytest.raises(HandxInputError, match="links outside the store"):
+        Store(small_store).motion(0)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.__setitem__("num_clips", "10"), "num_clips must be a non-negative integer"),
+    (lambda m: m.__setitem__("records_bytes", -1), "records_bytes must be a non-negative integer"),
+    (lambda m: m.__setitem__("shards", {"file": "x"}), "shards must be a list"),
+    (lambda m: m["shards"][0].__setitem__("count", 1e9), "non-negative integer count"),
+    (lambda m: m.__setitem__("num_clips", 11), "shard counts sum to 10"),
+    (lambda m: m.__setitem__("records_pending", "../../x"), "records_pending must be"),
+])
+def test_manifest_fields_are_type_checked(small_store, edit, message):
+    _tamper(small_store, edit)
+    with pytest.raises(HandxInputError, match=message):
+        Store(small_store)

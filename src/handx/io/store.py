@@ -21,6 +21,7 @@ import dataclasses
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -116,7 +117,62 @@ def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
         raise HandxInputError(path, f"store version {manifest.get('version')} is not supported (expected {VERSION})")
     if manifest.get("joint_order") != list(JOINT_NAMES):
         raise HandxInputError(path, "joint_order differs from handx's 21-joint order")
+    _check_manifest(path, manifest)
     return manifest
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Type-check the fields readers rely on; every file a manifest names must be a plain name inside the
+    store (no directories, no ``..``, no absolute paths)."""
+    for key in ("num_clips", "records_bytes"):
+        if not _is_count(manifest.get(key)):
+            raise HandxInputError(path, f"{key} must be a non-negative integer, got {manifest.get(key)!r}")
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        raise HandxInputError(path, f"shards must be a list, got {type(shards).__name__}")
+    for k, entry in enumerate(shards):
+        item = f"shards[{k}]"
+        if not isinstance(entry, dict) or not _is_count(entry.get("count")):
+            raise HandxInputError(path, "must be an object with a non-negative integer count", item)
+        for key, name in entry.items():
+            if key != "count":
+                store_file(path.parent, name, item=f"{item}.{key}", manifest=path)
+    if sum(entry["count"] for entry in shards) != manifest["num_clips"]:
+        raise HandxInputError(path, f"shard counts sum to {sum(e['count'] for e in shards)}, num_clips is "
+                                    f"{manifest['num_clips']}")
+    pending = manifest.get("records_pending")
+    if pending not in (None, PENDING_RECORDS):
+        raise HandxInputError(path, f"records_pending must be {PENDING_RECORDS!r}, got {pending!r}")
+    for key in ("sources",):
+        if not isinstance(manifest.get(key, {}), dict):
+            raise HandxInputError(path, f"{key} must be an object")
+    if not isinstance(manifest.get("commands", []), list):
+        raise HandxInputError(path, "commands must be a list")
+
+
+def store_file(root: str | os.PathLike, name: Any, *, item: str, manifest: str | os.PathLike | None = None,
+               must_exist: bool = False) -> Path:
+    """The path of a file a store names (a shard, a side file): a plain file name inside ``root``, never a path
+    that leaves it; with ``must_exist``, a regular file (a FIFO or device would hang or mislead a reader)."""
+    where = manifest if manifest is not None else root
+    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name
+            or "\0" in name):
+        raise HandxInputError(where, f"file name {name!r} is not a plain file name inside the store", item)
+    path = Path(root) / name
+    if must_exist:
+        try:
+            info = path.stat()  # follows a symlink: its target must also be inside the store
+        except OSError as exc:
+            raise HandxInputError(path, f"cannot read ({exc.strerror})", item) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise HandxInputError(path, "not a regular file", item)
+        if not path.resolve().is_relative_to(Path(root).resolve()):
+            raise HandxInputError(path, "links outside the store", item)
+    return path
 
 
 class Store:
@@ -168,7 +224,7 @@ class Store:
         """Shard ``index`` as a read-only memory map ``(n, 60, 2, 21, 3)``."""
         if index not in self._shards:
             entry = self.manifest["shards"][index]
-            path = self.root / entry["file"]
+            path = store_file(self.root, entry.get("file"), item=f"shard {index}", must_exist=True)
             try:
                 array = np.load(path, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as exc:
@@ -227,6 +283,7 @@ def _read_records(root: Path, committed_bytes: int, pending: str | None = None) 
         path = root / pending  # a rewrite committed in the manifest but not yet moved into place
     if committed_bytes == 0:
         return
+    path = store_file(root, path.name, item="records", must_exist=True)
     with open(path, "rb") as handle:
         data = handle.read(committed_bytes)
     if len(data) < committed_bytes:
