@@ -42,6 +42,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from handx.models.limits import check_parameter_count, check_size_field
 from handx.models.representation import NUM_FEATURES
 
 BRANCHES: tuple[str, str, str] = ("left", "right", "two_hands_relation")
@@ -95,9 +96,7 @@ class DiffusionConfig:
             raise ValueError(f"DiffusionConfig.text_pool must be true or false, got {self.text_pool!r}")
         for name in ("layers", "width", "heads", "ff", "text_dim", "frames", "features", "max_text_tokens",
                      "patch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DiffusionConfig.{name} must be a positive integer, got {value!r}")
+            check_size_field("DiffusionConfig", name, getattr(self, name))
         if self.width % 2:
             raise ValueError(f"DiffusionConfig.width must be even (sinusoidal encodings), got {self.width}")
         if self.width % self.heads:
@@ -108,6 +107,7 @@ class DiffusionConfig:
                     0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
                 allowed = "[0, 1)" if upper_open else "[0, 1]"
                 raise ValueError(f"DiffusionConfig.{name} must be a number in {allowed}, got {value!r}")
+        check_parameter_count("DiffusionConfig", self.parameter_count())
 
     @classmethod
     def preset(cls, name: str) -> DiffusionConfig:

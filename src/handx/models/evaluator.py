@@ -48,6 +48,7 @@ import torch
 from torch import Tensor, nn
 
 from handx.models.diffusion import sinusoidal
+from handx.models.limits import check_parameter_count, check_size_field
 
 NUM_BRANCHES = 3  # left, right, two-hands relation: the order of handx.train.data.BRANCHES
 GROUP_ROWS = 32  # texts encoded together; rows are grouped by length so that little padding is computed
@@ -86,9 +87,9 @@ class EvaluatorConfig:
 
     def __post_init__(self) -> None:
         for name in ("latent", "layers", "heads", "ff", "text_dim", "motion_dim", "frames", "max_text_tokens"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"EvaluatorConfig.{name} must be a positive integer, got {value!r}")
+            check_size_field("EvaluatorConfig", name, getattr(self, name))
+        # two transformer encoders (text, motion): attention and feed-forward weights dominate
+        check_parameter_count("EvaluatorConfig", 2 * self.layers * (4 * self.latent ** 2 + 2 * self.latent * self.ff))
         if self.latent % 2:
             raise ValueError(f"EvaluatorConfig.latent must be even (sinusoidal encodings), got {self.latent}")
         if self.latent % self.heads:

@@ -163,6 +163,7 @@ class Generator:
         self.stats = stats
         self.encoder = CachedTextEncoder(encoder)
         self.device = device
+        self.source = "generator"  # what errors name: the run directory when loaded from one
         self.skeleton = skeleton_lengths(None) if skeleton is None else skeleton_lengths({"lengths": skeleton})
 
     @classmethod
@@ -174,7 +175,11 @@ class Generator:
         path = Path(checkpoint) if checkpoint else latest_checkpoint(run)
         if path is None:
             raise HandxInputError(run, "no checkpoint yet (train first: handx train diffusion)")
-        config = DiffusionConfig.from_json(saved["model"])
+        try:
+            config = DiffusionConfig.from_json(saved["model"])
+            stats = FeatureStats.from_json(saved["stats"])
+        except (KeyError, TypeError, ValueError) as exc:  # checked before anything is allocated
+            raise HandxInputError(Path(run) / "config.json", f"invalid diffusion run config ({exc})") from None
         model = TrebleDenoiser(config)
         ckpt = load_checkpoint(path, optimizer=False)
         model.load_state_dict(ckpt.ema if ema else ckpt.model)
@@ -187,7 +192,9 @@ class Generator:
         except ValueError as exc:
             raise HandxInputError(Path(run) / "config.json", str(exc)) from None
         dev = torch.device(device)
-        return cls(model.to(dev), config, FeatureStats.from_json(saved["stats"]), encoder, dev, skeleton)
+        generator = cls(model.to(dev), config, stats, encoder, dev, skeleton)
+        generator.source = os.fspath(run)
+        return generator
 
     def _text(self, triplet: Texts3, num: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self._texts([triplet] * num)
@@ -268,6 +275,10 @@ class Generator:
         """Samples (normalised features) → joints ``(K, T, 2, 21, 3)`` float32: hard-constrained joints copied
         from the condition clip, then, unless ``request.projection == "none"``, projected onto ``lengths``."""
         denorm = self.stats.denormalize(features.detach().cpu().numpy().astype(np.float64))
+        if not np.isfinite(denorm).all():  # never hand out (or save) all-NaN motion as if it were a sample
+            bad = int((~np.isfinite(denorm)).any(axis=(1, 2)).sum())
+            raise HandxInputError(self.source, f"the model produced NaN or infinite motion for {bad} of "
+                                               f"{len(denorm)} sample(s); its weights or statistics are broken")
         joints = decode(denorm, centre)  # (K, T, 2, 21, 3) float64
         if request.smoothing > 0:  # the x̂₀ predictor's frame-to-frame noise (docs/diffusion.md, "Smoothing")
             joints = smooth_time(joints, request.smoothing, axis=1)

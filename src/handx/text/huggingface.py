@@ -6,6 +6,9 @@ any encoder a user already has on disk (a directory, or a name in the local Hugg
 encoder–decoder models (T5, mT5, ...) only the encoder is loaded. Nothing is ever downloaded (DESIGN.md, "Offline
 by default"): a model that is not available locally is an error that says how to get it.
 
+A model directory is untrusted input (it may come with a run folder): ``trust_remote_code=False`` on every load,
+so a model whose files ship their own Python code is refused instead of run (docs/security.md).
+
 Loaded models are cached per process, keyed by (model files, device), and shared by every encoder using them.
 """
 
@@ -59,7 +62,7 @@ def load_config(source: str) -> Any:
         import transformers
 
         try:
-            return transformers.AutoConfig.from_pretrained(source, local_files_only=True)
+            return transformers.AutoConfig.from_pretrained(source, local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError) as error:
             raise ModelNotAvailableError(_not_available_message(source, error)) from error
 
@@ -82,12 +85,12 @@ def _load_uncached(source: str, device: torch.device) -> tuple[Any, torch.nn.Mod
 
         log.info("loading text encoder %s on %s (local files only)", source, device)
         try:
-            config = transformers.AutoConfig.from_pretrained(source, local_files_only=True)
-            tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
+            config = transformers.AutoConfig.from_pretrained(source, local_files_only=True, trust_remote_code=False)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True, trust_remote_code=False)
             if type(config) in MODEL_FOR_TEXT_ENCODING_MAPPING:  # e.g. T5 → T5EncoderModel, BERT → BertModel
-                model = transformers.AutoModelForTextEncoding.from_pretrained(source, local_files_only=True)
+                model = transformers.AutoModelForTextEncoding.from_pretrained(source, local_files_only=True, trust_remote_code=False)
             else:
-                model = transformers.AutoModel.from_pretrained(source, local_files_only=True)
+                model = transformers.AutoModel.from_pretrained(source, local_files_only=True, trust_remote_code=False)
                 if getattr(config, "is_encoder_decoder", False):
                     model = model.get_encoder()
         except (OSError, ValueError) as error:

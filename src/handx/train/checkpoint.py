@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from handx.io.atomic import atomic_open, write_json
 
 CONFIG = "config.json"
 LATEST = "latest"
+MAX_CONFIG_BYTES = 1 << 20  # a run's config.json is a few KB; anything near this is not one
 FORMAT = "handx-run"
 
 
@@ -48,7 +50,14 @@ def read_config(run: str | os.PathLike) -> dict[str, Any]:
     path = Path(run) / CONFIG
     if not path.is_file():
         raise HandxInputError(run, f"not a handx run: {CONFIG} not found")
-    config = json.loads(path.read_text(encoding="utf-8"))
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise HandxInputError(path, f"{path.stat().st_size} bytes; a run config is at most {MAX_CONFIG_BYTES}")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise HandxInputError(path, f"invalid JSON ({str(exc)[:200]})") from None
+    if not isinstance(config, dict):
+        raise HandxInputError(path, f"must hold a JSON object, got {type(config).__name__}")
     if config.get("format") != FORMAT:
         raise HandxInputError(path, f"format is {config.get('format')!r}, expected {FORMAT!r}")
     return config
@@ -59,10 +68,18 @@ def write_config(run: str | os.PathLike, config: dict[str, Any]) -> None:
 
 
 def latest_checkpoint(run: str | os.PathLike) -> Path | None:
+    """The checkpoint ``latest`` names, or ``None`` before the first one. The pointer is untrusted: it must name
+    a directory inside ``run/checkpoints`` by a plain name (no path, no link leaving the run)."""
     pointer = Path(run) / LATEST
     if not pointer.is_file():
         return None
-    path = Path(run) / "checkpoints" / pointer.read_text().strip()
+    name = pointer.read_text(encoding="utf-8", errors="replace")[:64].strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise HandxInputError(pointer, f"names {name!r}, expected a checkpoint directory name like step-00001000")
+    folder = (Path(run) / "checkpoints").resolve()
+    path = Path(run) / "checkpoints" / name
+    if not path.resolve().is_relative_to(folder):
+        raise HandxInputError(pointer, f"{name} links outside the run's checkpoints")
     return path if path.is_dir() else None
 
 
@@ -145,4 +162,9 @@ def load_checkpoint(path: str | os.PathLike, *, optimizer: bool = True) -> Check
                if optimizer and (path / "optimizer.pt").exists() else None)
     except (OSError, ValueError, json.JSONDecodeError) as exc:
         raise HandxInputError(path, f"unreadable checkpoint ({exc})") from exc
+    for kind, weights in (("ema", ema), ("model", model)):
+        for name, tensor in weights.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise HandxInputError(path, f"{kind} weight {name} holds NaN or infinite values; refusing to "
+                                            "sample or train from it", "weights")
     return Checkpoint(int(state["step"]), model, ema, opt, state)
