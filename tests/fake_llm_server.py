@@ -7,8 +7,16 @@ the ``frame_count`` of the motion codes in its last (user) message: clip ``i`` h
 out (or for unscripted clips) the server answers with five valid descriptions naming the clip.
 
 Actions: ``"ok"``, ``"fenced"`` (valid JSON inside a ```json fence), ``("429", retry_after_s)``, ``"500"``,
-``("stall", seconds)`` (sleep, then answer), ``"not_json"``, ``"missing_field"``, ``"three"`` (3 variants),
-``("status", code, message)`` (an OpenAI-style error body), ``("text", content)`` (any content).
+``("stall", seconds)`` (sleep, then answer), ``("hold", event)`` (answer once the test sets ``event``; after
+:data:`HOLD_LIMIT_S` anyway, so a broken writer fails a test instead of hanging it), ``"not_json"``,
+``"missing_field"``, ``"three"`` (3 variants), ``("status", code, message)`` (an OpenAI-style error body),
+``("text", content)`` (any content), ``("raw", status, body_bytes)`` (any response body),
+``("redirect", code, location)``, ``("trickle", "head" | "body")`` (one byte every :data:`TRICKLE_S` seconds
+of the status line and headers, or of a body that declares a megabyte, until the client hangs up or the server
+closes).
+
+Every request is recorded (:class:`Call`), GETs too (answered 405), so a test can check what a server that
+should never have been contacted received.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from typing import Any
 from handx.annotate.base import WriteRequest, codes_hash
 
 Action = Any  # a string or a tuple, see the module docstring
+HOLD_LIMIT_S = 60.0
+TRICKLE_S = 0.3
 _FRAME_COUNT = re.compile(r'"frame_count":\s*(\d+)')
 
 
@@ -86,6 +96,7 @@ class FakeChatServer:
         self.calls: list[Call] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.closing = threading.Event()
         self._lock = threading.Lock()
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -106,6 +117,7 @@ class FakeChatServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closing.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -120,6 +132,11 @@ class FakeChatServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
+
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.calls.append(Call(None, self.path, dict(self.headers.items()), {}))
+                self._error(405, "only POST is served")
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -166,6 +183,9 @@ class FakeChatServer:
                 elif kind == "stall":
                     time.sleep(action[1])
                     self._reply(json.dumps(valid))
+                elif kind == "hold":
+                    action[1].wait(HOLD_LIMIT_S)
+                    self._reply(json.dumps(valid))
                 elif kind == "not_json":
                     self._reply("Sure! The left hand curls its index finger while the right hand rests.")
                 elif kind == "missing_field":
@@ -178,11 +198,31 @@ class FakeChatServer:
                     self._error(action[1], action[2])
                 elif kind == "text":
                     self._reply(action[1])
+                elif kind == "raw":
+                    self._send_bytes(action[1], action[2])
+                elif kind == "redirect":
+                    self._send(action[1], {}, {"Location": action[2]})
+                elif kind == "trickle":
+                    self._trickle(action[1])
                 else:
                     raise ValueError(f"unknown fake server action {action!r}")
 
+            def _trickle(self, where: str) -> None:
+                self._release()
+                if where == "head":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Trickle: ")
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(10 ** 6))
+                    self.end_headers()
+                while not server.closing.wait(TRICKLE_S):
+                    self.wfile.write(b"a" if where == "head" else b" ")
+
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
+                self._send_bytes(status, json.dumps(payload).encode(), headers)
+
+            def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
                 self._release()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

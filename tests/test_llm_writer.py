@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -146,13 +147,15 @@ def test_config_validation_names_the_field():
                            ({"timeout_s": 0}, "timeout_s"), ({"max_retries": -1}, "max_retries"),
                            ({"concurrency": 0}, "concurrency"), ({"concurrency": True}, "concurrency"),
                            ({"backoff_max_s": -2}, "backoff_max_s"), ({"extra_body": {"model": "x"}}, "extra_body"),
-                           ({"extra_body": {"x": object()}}, "extra_body"), ({"api_key": ""}, "api_key")]:
+                           ({"extra_body": {"x": object()}}, "extra_body"), ({"api_key": ""}, "api_key"),
+                           ({"max_reply_bytes": 0}, "max_reply_bytes")]:
         settings = {"base_url": "http://127.0.0.1:8000/v1", "model": "m", **changes}
         with pytest.raises(ValueError, match=f"LLMConfig.{field}"):
             LLMConfig(**settings)
     config = LLMConfig(base_url="http://h/v1/", model="m", api_key="sk-secret", cache_dir="c")
     assert config.url == "http://h/v1/chat/completions"
     assert config.cache_dir == Path("c")
+    assert config.max_reply_bytes == 4 * 2 ** 20
     assert "sk-secret" not in repr(config)
 
 
@@ -177,7 +180,7 @@ def test_faults_are_retried_and_hopeless_clips_reported(tmp_path, caplog):
     script = {
         0: [("429", 2), "ok"],
         1: ["500", "500", "fenced"],
-        2: [("stall", 1.0), "ok"],
+        2: [("stall", 3.0), "ok"],
         3: ["not_json", "missing_field", "ok"],
         4: ["three"] * 10,
         5: ["fenced"],
@@ -186,7 +189,7 @@ def test_faults_are_retried_and_hopeless_clips_reported(tmp_path, caplog):
     }
     sleep = SleepRecorder()
     with FakeChatServer(script) as server, caplog.at_level("INFO", logger="handx.annotate.llm"):
-        writer = LLMWriter(make_config(server, timeout_s=0.3, cache_dir=tmp_path), sleep=sleep)
+        writer = LLMWriter(make_config(server, timeout_s=1.0, cache_dir=tmp_path), sleep=sleep)
         results = run(writer, range(9))
         assert set(results) == {f"clip-{i:02d}" for i in range(9)}
         for i in (0, 1, 2, 3, 5, 8):
@@ -320,16 +323,26 @@ def test_concurrency_is_bounded_and_used():
 
 
 def test_results_stream_as_they_complete():
-    """A slow clip does not hold back the results of faster ones."""
-    with FakeChatServer({0: [("stall", 0.6)]}) as server:
-        order = [r.clip_id for r in LLMWriter(make_config(server, concurrency=2)).write_many(
-            fake_request(i) for i in range(4))]
+    """A slow clip does not hold back the results of faster ones: clip 0's answer is held by the server until
+    the other three results have reached the caller."""
+    release = threading.Event()
+    order = []
+    with FakeChatServer({0: [("hold", release)]}) as server:
+        try:
+            for result in LLMWriter(make_config(server, concurrency=2)).write_many(fake_request(i) for i in range(4)):
+                order.append(result.clip_id)
+                if len(order) == 3:
+                    release.set()
+        finally:
+            release.set()
     assert order[-1] == "clip-00" and sorted(order) == [f"clip-{i:02d}" for i in range(4)]
 
 
 def test_killed_run_loses_nothing_and_resumes(tmp_path):
+    """The server answers clips 0-2 and holds the rest, so exactly three replies exist when the run is killed."""
     cache = tmp_path / "cache"
-    with FakeChatServer(delay_s=0.25) as server:
+    release = threading.Event()
+    with FakeChatServer({i: [("hold", release)] for i in range(3, 12)}) as server:
         code = textwrap.dedent(f"""
             import sys
             sys.path.insert(0, {str(TESTS_DIR)!r})
@@ -341,22 +354,24 @@ def test_killed_run_loses_nothing_and_resumes(tmp_path):
                 print(result.clip_id, flush=True)
         """)
         child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while len(list(cache.glob("*/*.json"))) < 3 and time.monotonic() < deadline and child.poll() is None:
-            time.sleep(0.01)
-        os.kill(child.pid, signal.SIGKILL)
-        stdout, stderr = child.communicate(timeout=10)
+        try:
+            reported = [child.stdout.readline().decode().strip() for _ in range(3)]
+            assert all(reported), child.communicate(timeout=10)[1].decode()
+            os.kill(child.pid, signal.SIGKILL)
+            stdout, stderr = child.communicate(timeout=10)
+        finally:
+            release.set()
         assert child.returncode == -signal.SIGKILL, stderr.decode()
+        assert not stdout.split()  # the held clips never finished
 
         files = list(cache.glob("*/*.json"))
-        assert 3 <= len(files) < 12
+        assert len(files) == 3
         for path in files:
             record = json.loads(path.read_text())  # complete JSON, never half-written
             assert len(record["descriptions"]) == 5
         leftovers = [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".json"]
         assert all(p.name.startswith(".") and p.suffix == ".tmp" for p in leftovers)  # never read as a cache entry
-        reported = set(stdout.decode().split())
-        assert reported <= {json.loads(p.read_text())["clip_id"] for p in files}  # yielded ⇒ cached
+        assert set(reported) == {json.loads(p.read_text())["clip_id"] for p in files}  # yielded ⇒ cached
 
         resumed = LLMWriter(LLMConfig(base_url=server.base_url, model="test-model", concurrency=4, cache_dir=cache))
         results = run(resumed, range(12))
@@ -382,3 +397,100 @@ def test_few_shot_examples_pass_the_faithfulness_check():
     for example in prompt.EXAMPLES:
         codes, annotations = example if isinstance(example, tuple) else (example["codes"], example["annotations"])
         assert verify_all(codes, [Description(**a) for a in annotations]) == []
+
+
+# ------------------------------------------------------------------------------------------- hostile servers
+
+KEY = "sk-handx-test-0123456789abcdef"
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_never_carries_the_api_key_to_another_server(code):
+    with FakeChatServer() as elsewhere:
+        target = f"{elsewhere.base_url}/chat/completions"
+        with FakeChatServer({0: [("redirect", code, target)]}) as server:
+            writer = LLMWriter(make_config(server, api_key=KEY), sleep=SleepRecorder())
+            (result,) = list(writer.write_many([fake_request(0)]))
+        seen = json.dumps([call.headers for call in elsewhere.calls])
+    assert KEY not in seen
+    assert result.descriptions is None
+    assert f"redirects to {target!r}" in result.error and "LLMConfig.base_url" in result.error
+    assert writer.requests_sent == 1  # refused, not retried
+
+
+def _files_text(*folders: Path) -> str:
+    return "".join(p.read_bytes().decode("utf-8", "replace") for f in folders for p in f.rglob("*") if p.is_file())
+
+
+def test_an_echoed_api_key_is_redacted_everywhere(tmp_path, caplog):
+    """A server echoing the key in error bodies, replies and redirects: the key reaches no stored text, cache,
+    report, log record or error message; "***" stands in its place."""
+    from handx.annotate.pipeline import annotate_store
+    from handx.io.store import Store
+    from handx.synth.corpus import write_synthetic
+
+    root = tmp_path / "store"
+    write_synthetic(4, 4, root, progress=False)
+    escaped = KEY.replace("s", "\\u0073", 1)  # the key spelt with a JSON escape inside the reply's JSON
+    echoing = [{**d, "left": f"{d['left']} {KEY}", "right": f"{d['right']} {{}}"} for d in fake_descriptions(0)]
+    reply = json.dumps(echoing).replace("{}", escaped)
+    # Every synthetic clip has frame_count 60 (script key 0); one worker takes the clips in store order.
+    script = {0: [("status", 500, f"key {KEY} is over quota"), ("text", f"Your key is {KEY}; no descriptions."),
+                  ("status", 401, f"invalid api key {KEY}"),
+                  ("raw", 502, f"<html>bad gateway for Bearer {KEY}</html>".encode()),
+                  ("redirect", 302, f"http://127.0.0.1:9/v1/chat/completions?key={KEY}"),
+                  ("text", reply)]}
+    cache = tmp_path / "cache"
+    with FakeChatServer(script) as server, caplog.at_level("INFO", logger="handx"):
+        config = make_config(server, api_key=KEY, max_retries=1, concurrency=1, cache_dir=cache)
+        report = annotate_store(root, LLMWriter(config, sleep=SleepRecorder()), overwrite=True, progress=False)
+    assert report.annotated == 1 and len(report.failed) == 3
+    errors = " ".join(f["error"] for f in report.failed)
+    assert "Your key is ***" in errors and "invalid api key ***" in errors and "key=***" in errors
+    assert "key *** is over quota" in caplog.text and "Bearer ***" in caplog.text  # retried problems are logged
+    texts = [t for record in Store(root).records for key in ("left", "right") for t in record.texts[key]]
+    assert any(t.endswith(" ***") for t in texts)
+    for where, text in [("errors", errors), ("texts", json.dumps(texts)), ("files", _files_text(root, cache)),
+                        ("log", caplog.text), ("log", " ".join(str(r.args) for r in caplog.records))]:
+        assert KEY not in text, where
+
+
+def test_a_deeply_nested_reply_fails_only_its_clip():
+    deep = "[" * 100_000
+    bad = {0: ("raw", 200, deep.encode()), 1: ("text", deep), 2: ("raw", 500, deep.encode()),
+           3: ("text", "[" + "1" * 5000 + "]")}  # an integer past Python's digit limit: a ValueError
+    with FakeChatServer({i: [action] * 2 for i, action in bad.items()}) as server:
+        writer = LLMWriter(make_config(server, max_retries=1), sleep=SleepRecorder())
+        results = run(writer, range(6))
+    assert [results[f"clip-{i:02d}"].descriptions for i in (4, 5)] == [expected(4), expected(5)]
+    for i in bad:
+        error = results[f"clip-{i:02d}"].error
+        assert "gave up after 2 attempts" in error, error
+    assert "nested too deeply" in results["clip-00"].error and "nested too deeply" in results["clip-01"].error
+    assert "HTTP 500" in results["clip-02"].error
+    assert "not valid JSON" in results["clip-03"].error
+
+
+def test_an_oversized_reply_is_refused():
+    with FakeChatServer({0: [("text", "x" * 5000)], 1: [("raw", 500, b"e" * 5000)] * 2}) as server:
+        writer = LLMWriter(make_config(server, max_reply_bytes=4096, max_retries=1), sleep=SleepRecorder())
+        results = run(writer, range(3))
+        assert len(server.calls_for(0)) == 1  # refused, not retried
+    assert "larger than max_reply_bytes=4096" in results["clip-00"].error
+    assert "not retried" in results["clip-00"].error
+    assert "HTTP 500" in results["clip-01"].error and len(results["clip-01"].error) < 1000
+    assert results["clip-02"].descriptions == expected(2)
+
+
+@pytest.mark.parametrize("where", ["head", "body"])
+def test_a_trickling_server_cannot_stretch_a_request_past_timeout_s(where):
+    """One byte every 0.3 s, forever: each read is quick, but the request as a whole must end near timeout_s."""
+    results = []
+    with FakeChatServer({0: [("trickle", where)]}) as server:
+        writer = LLMWriter(make_config(server, timeout_s=1.0, max_retries=0))
+        worker = threading.Thread(target=lambda: results.extend(writer.write_many([fake_request(0)])), daemon=True)
+        worker.start()
+        worker.join(timeout=10)
+        assert not worker.is_alive(), "the request outlived its 1 s budget by 9 s"
+    (result,) = results
+    assert "timeout_s=1 s" in result.error

@@ -3,7 +3,8 @@
 One chat call per clip turns its motion codes (reference §2.5) into five descriptions, with the prompt of
 :mod:`handx.annotate.prompt`. It works with vLLM, the llama.cpp server, Ollama (``/v1``) and hosted
 OpenAI-compatible APIs: the client POSTs ``{base_url}/chat/completions`` with the standard library only
-(``urllib.request``), sending ``Authorization: Bearer <key>`` when a key is configured.
+(``urllib.request``, through :mod:`handx.annotate.llm_http`), sending ``Authorization: Bearer <key>`` when a
+key is configured.
 
 Scaling and robustness (DESIGN.md, "Where users outgrow one machine"):
 
@@ -18,6 +19,16 @@ Scaling and robustness (DESIGN.md, "Where users outgrow one machine"):
 
 A clip that still fails after every retry becomes a :class:`WriteResult` whose ``error`` names the last problem;
 the writer never raises for one bad clip.
+
+Hostile or broken servers (docs/security.md):
+
+- **the API key stays with** ``base_url``: redirects are never followed (a 3xx is reported, not retried, naming
+  where it pointed), and the key's text is replaced by ``***`` in every reply, description, cache record, log
+  line and error the writer produces, should a server echo it back;
+- **a deadline per request**: ``timeout_s`` bounds the whole request (connect, send, status line, headers,
+  body), so a server trickling bytes cannot hold a worker for ever;
+- **bounded replies**: a body over ``max_reply_bytes`` is refused (not retried); JSON nested past the
+  recursion limit or holding an integer of too many digits is an invalid reply like any other.
 """
 
 from __future__ import annotations
@@ -39,12 +50,11 @@ import ssl
 import threading
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from handx.annotate import prompt
+from handx.annotate import llm_http, prompt
 from handx.annotate.base import MAX_TEXT_CHARS, NUM_VARIANTS, TEXT_KEYS, Description, WriteRequest, WriteResult
 from handx.io.atomic import write_json
 
@@ -54,6 +64,7 @@ CACHE_FORMAT = "handx-llm-cache-v1"
 #: Keys the writer sets itself; ``extra_body`` may not override them.
 RESERVED_BODY_KEYS = ("model", "messages", "temperature", "max_tokens", "stream", "n")
 _ERROR_DETAIL_CHARS = 500
+REDACTED = "***"
 
 #: ``validator(codes, descriptions)`` → problems; a non-empty list rejects the reply (and retries).
 Validator = Callable[[dict[str, Any], tuple[Description, ...]], Sequence[str]]
@@ -73,7 +84,8 @@ class LLMConfig:
         model: the model name the server expects.
         api_key: sent as ``Authorization: Bearer <key>`` when given (never shown in ``repr``).
         temperature, max_tokens: sampling settings of every request.
-        timeout_s: socket timeout of one request, in seconds.
+        timeout_s: the whole budget of one request (connecting, sending, and reading the status line, headers
+            and body), in seconds; a retry gets a fresh budget.
         max_retries: retries after the first attempt (``max_retries + 1`` attempts in all).
         backoff_base_s, backoff_max_s: the retry delay before retry k (k = 0, 1, ...) is drawn from
             ``uniform(0, min(backoff_max_s, backoff_base_s · 2^k))``; a ``Retry-After`` header replaces it,
@@ -82,6 +94,7 @@ class LLMConfig:
         cache_dir: folder of the on-disk cache; ``None`` disables caching.
         extra_body: extra JSON fields merged into every request (e.g. vLLM's ``{"top_p": 0.9}`` or
             ``{"guided_json": ...}``); may not set the keys in :data:`RESERVED_BODY_KEYS`.
+        max_reply_bytes: the largest response body accepted (default 4 MiB); a larger one is refused.
     """
 
     base_url: str
@@ -96,6 +109,7 @@ class LLMConfig:
     concurrency: int = 4
     cache_dir: Path | None = None
     extra_body: dict[str, Any] | None = None
+    max_reply_bytes: int = 4 * 2 ** 20
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_url, str) or not re.match(r"^https?://[^/\s]+", self.base_url):
@@ -112,6 +126,7 @@ class LLMConfig:
         _check_number("backoff_base_s", self.backoff_base_s, low=0.0)
         _check_number("backoff_max_s", self.backoff_max_s, low=0.0)
         _check_int("concurrency", self.concurrency, low=1)
+        _check_int("max_reply_bytes", self.max_reply_bytes, low=1)
         if self.cache_dir is not None:
             if not isinstance(self.cache_dir, (str, os.PathLike)):
                 raise ValueError(f"LLMConfig.cache_dir must be a path or None, got {type(self.cache_dir).__name__}")
@@ -200,11 +215,7 @@ def parse_reply(text: str) -> tuple[Description, ...]:
         body = fence.group("body")
     if not body:
         raise InvalidReply("reply is empty")
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as err:
-        raise InvalidReply(f"reply is not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); "
-                           f"it starts {body[:80]!r}") from None
+    data = _load_json(body, "reply")
     if not isinstance(data, list):
         raise InvalidReply(f"reply must be a JSON array of {NUM_VARIANTS} objects, got a JSON "
                            f"{_json_type(data)}")
@@ -234,6 +245,23 @@ def parse_reply(text: str) -> tuple[Description, ...]:
     return tuple(descriptions)
 
 
+def _load_json(text: str | bytes, what: str) -> Any:
+    """``json.loads`` for text from the server: every way it can fail becomes :class:`InvalidReply`.
+
+    Besides syntax errors these are nesting past the interpreter's recursion limit (``"[" * 100000``), an
+    integer of more digits than Python converts, and bytes that are not UTF-8.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        reason = f"{err.msg} at line {err.lineno} column {err.colno}"
+    except RecursionError:
+        reason = "nested too deeply"
+    except ValueError as err:
+        reason = str(err)
+    raise InvalidReply(f"{what} is not valid JSON ({reason}); it starts {text[:80]!r}")
+
+
 def _json_type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number")
@@ -248,12 +276,9 @@ def reply_content(raw: bytes) -> str:
     A leading ``<think>…</think>`` block (reasoning models served by llama.cpp or Ollama) is dropped.
     Raises :class:`InvalidReply` when the body is not a chat completion or the reply was cut at ``max_tokens``.
     """
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidReply(f"server response is not JSON; it starts {raw[:80]!r}") from None
+    data = _load_json(raw, "server response")
     if isinstance(data, dict) and "error" in data and "choices" not in data:
-        raise InvalidReply(f"server answered with an error: {_error_message(data)}")
+        raise InvalidReply(f"server answered with an error: {_error_message(data, raw)}")
     try:
         choice = data["choices"][0]
         content = choice["message"]["content"]
@@ -266,8 +291,9 @@ def reply_content(raw: bytes) -> str:
     return _THINK.sub("", content, count=1)
 
 
-def _error_message(data: Any) -> str:
-    """The human-readable message of an OpenAI-style error body (``{"error": {"message": ...}}``)."""
+def _error_message(data: Any, raw: bytes) -> str:
+    """The human-readable message of an OpenAI-style error body (``{"error": {"message": ...}}``), else the
+    start of the body ``raw`` it was parsed from."""
     if isinstance(data, dict):
         error = data.get("error", data)
         if isinstance(error, dict):
@@ -278,7 +304,7 @@ def _error_message(data: Any) -> str:
             return error
         if isinstance(data.get("detail"), str):
             return data["detail"]
-    return json.dumps(data)[:_ERROR_DETAIL_CHARS]
+    return raw.decode("utf-8", "replace").strip()[:_ERROR_DETAIL_CHARS]
 
 
 # ------------------------------------------------------------------------------------------------------ writer
@@ -317,8 +343,8 @@ class LLMWriter:
     """Writes five descriptions per clip with an OpenAI-compatible chat-completions server (reference §3).
 
     ``validator(codes, descriptions)`` may reject a parsed reply with a list of problems (it is then retried
-    like an invalid reply). ``sleep`` and ``rng`` are injectable so tests run without real waits.
-    ``requests_sent`` counts HTTP requests across all calls.
+    like an invalid reply); it sees the descriptions with the API key redacted. ``sleep`` and ``rng`` are
+    injectable so tests run without real waits. ``requests_sent`` counts HTTP requests across all calls.
     """
 
     def __init__(self, config: LLMConfig, *, validator: Validator | None = None,
@@ -333,11 +359,9 @@ class LLMWriter:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
-        self._opener = urllib.request.build_opener()
+        self._opener = llm_http.build_opener()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json",
                          "User-Agent": "handx-annotate"}
-        if config.api_key:
-            self._headers["Authorization"] = f"Bearer {config.api_key}"
 
     # -------------------------------------------------------------------------------------------- caching
     def cache_key(self, request: WriteRequest) -> str:
@@ -382,41 +406,67 @@ class LLMWriter:
         })
 
     # ----------------------------------------------------------------------------------------------- HTTP
+    def _redact(self, text: str) -> str:
+        """``text`` with every occurrence of the API key's text replaced by ``***`` (applied to every reply,
+        description and problem, so a server that echoes the key cannot get it stored, logged or reported)."""
+        return text.replace(self.config.api_key, REDACTED) if self.config.api_key else text
+
+    def _read_body(self, response: Any) -> bytes | None:
+        """At most ``max_reply_bytes`` of a response body, the API key redacted; None when the body is larger."""
+        raw = response.read(self.config.max_reply_bytes + 1)
+        if len(raw) > self.config.max_reply_bytes:
+            return None
+        return raw.replace(self.config.api_key.encode(), REDACTED.encode()) if self.config.api_key else raw
+
     def _post(self, body: bytes) -> str | _Problem:
         """One HTTP request → the assistant text, or the problem that stopped it."""
-        request = urllib.request.Request(self.config.url, data=body, headers=self._headers, method="POST")
+        timeout = f"no complete response within timeout_s={self.config.timeout_s:g} s"
+        request = llm_http.DeadlineRequest(self.config.url, data=body, headers=self._headers,
+                                           timeout_s=self.config.timeout_s)
+        if self.config.api_key:  # never copied onto a redirected request (none is followed anyway)
+            request.add_unredirected_header("Authorization", f"Bearer {self.config.api_key}")
         with self._lock:
             self.requests_sent += 1
         try:
             with self._opener.open(request, timeout=self.config.timeout_s) as response:
-                raw = response.read()
+                raw = self._read_body(response)
         except urllib.error.HTTPError as err:
             return self._http_problem(err)
         except TimeoutError:
-            return _Problem(f"no response within timeout_s={self.config.timeout_s:g} s", retry=True)
+            return _Problem(timeout, retry=True)
         except urllib.error.URLError as err:
             if isinstance(err.reason, TimeoutError):
-                return _Problem(f"no response within timeout_s={self.config.timeout_s:g} s", retry=True)
+                return _Problem(timeout, retry=True)
             if isinstance(err.reason, ssl.SSLCertVerificationError):
                 return _Problem(f"TLS certificate of {self.config.url} not trusted: {err.reason}", retry=False)
             return _Problem(f"cannot connect to {self.config.url}: {err.reason}", retry=True)
         except (http.client.HTTPException, OSError) as err:
             return _Problem(f"connection to {self.config.url} failed: {type(err).__name__}: {err}", retry=True)
+        if raw is None:
+            return _Problem(f"the response from {self.config.url} is larger than max_reply_bytes="
+                            f"{self.config.max_reply_bytes} bytes (raise LLMConfig.max_reply_bytes if the server "
+                            f"is trusted)", retry=False)
         try:
-            return reply_content(raw)
+            return self._redact(reply_content(raw))
         except InvalidReply as err:
             return _Problem(f"invalid reply: {err}", retry=True)
 
     def _http_problem(self, err: urllib.error.HTTPError) -> _Problem:
+        message = f"HTTP {err.code} {err.reason} from {self.config.url}"
+        if 300 <= err.code < 400:
+            location = err.headers.get("Location") if err.headers else None
+            return _Problem(f"{message}: the server redirects to {location!r}; redirects are not followed, so "
+                            f"the API key never goes to another address: set LLMConfig.base_url "
+                            f"(HANDX_LLM_BASE_URL) to the address it should be", retry=False)
         try:
-            raw = err.read()
+            raw = self._read_body(err) or b""
         except (OSError, http.client.HTTPException):
             raw = b""
         try:
-            detail = _error_message(json.loads(raw))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            detail = _error_message(_load_json(raw, "error body"), raw)
+        except InvalidReply:
             detail = raw.decode("utf-8", "replace").strip()[:_ERROR_DETAIL_CHARS]
-        message = f"HTTP {err.code} {err.reason} from {self.config.url}" + (f": {detail}" if detail else "")
+        message += f": {detail}" if detail else ""
         if err.code in (408, 429) or err.code >= 500:
             retry_after = _retry_after_seconds(err.headers.get("Retry-After")) if err.headers else None
             return _Problem(message, retry=True, retry_after=retry_after)
@@ -434,6 +484,24 @@ class LLMWriter:
         return self._rng.uniform(0.0, min(cap, self.config.backoff_base_s * 2.0 ** attempt))
 
     # -------------------------------------------------------------------------------------------- writing
+    def _attempt(self, request: WriteRequest, body: bytes) -> tuple[Description, ...] | _Problem:
+        """One request → descriptions the validator accepts, or the problem; the API key redacted in both."""
+        reply = self._post(body)
+        if isinstance(reply, _Problem):
+            problem = reply
+        else:
+            try:  # redacted again: the reply's JSON may spell the key with escapes
+                descriptions = tuple(dataclasses.replace(d, **{k: self._redact(getattr(d, k)) for k in TEXT_KEYS})
+                                     for d in parse_reply(reply))
+            except ValueError as err:  # InvalidReply, or a redacted text that Description refuses
+                problem = _Problem(f"invalid reply: {err}", retry=True)
+            else:
+                rejected = list(self.validator(request.codes, descriptions)) if self.validator else []
+                if not rejected:
+                    return descriptions
+                problem = _Problem("validator rejected the reply: " + "; ".join(map(str, rejected)), retry=True)
+        return dataclasses.replace(problem, message=self._redact(problem.message))
+
     def write_one(self, request: WriteRequest) -> WriteResult:
         """Describe one clip: from the cache, or by asking the model (with retries); never raises for the clip."""
         key = self.cache_key(request)
@@ -461,21 +529,11 @@ class LLMWriter:
                 logger.info("%s: retry %d/%d in %.2f s after: %s", request.clip_id, attempt,
                             self.config.max_retries, delay, problem.message)
                 self._sleep(delay)
-            outcome = self._post(body)
-            if isinstance(outcome, _Problem):
-                problem = outcome
-            else:
-                try:
-                    descriptions = parse_reply(outcome)
-                except InvalidReply as err:
-                    problem = _Problem(f"invalid reply: {err}", retry=True)
-                else:
-                    rejected = list(self.validator(request.codes, descriptions)) if self.validator else []
-                    if not rejected:
-                        self._cache_write(request, key, path, descriptions)
-                        return WriteResult(request.clip_id, descriptions=descriptions)
-                    problem = _Problem("validator rejected the reply: " + "; ".join(map(str, rejected)),
-                                       retry=True)
+            outcome = self._attempt(request, body)
+            if not isinstance(outcome, _Problem):
+                self._cache_write(request, key, path, outcome)
+                return WriteResult(request.clip_id, descriptions=outcome)
+            problem = outcome
             if not problem.retry:
                 break
         if not problem.retry:
