@@ -11,7 +11,7 @@
 #      synthetic train split; its held-out R-precision is logged in OUT/evaluator/metrics.jsonl.
 #   3. generator: the `cpu` diffusion preset (4 layers × 256, 4-frame tokens, fused pooled-text branches) on
 #      synthetic train + real, 7,000 steps of batch 64, lr 1e-3 with 200 warm-up steps and cosine decay to
-#      1e-4, EMA 0.999; held-out EMA loss every 500 steps (the best step is kept in OUT/generator/best; every
+#      1e-4, EMA 0.999, the intra-hand contact term at weight 1 (docs/training.md); held-out EMA loss every 500 steps (the best step is kept in OUT/generator/best; every
 #      checkpoint is kept for the learning curve). Text and motion features are computed once per store.
 #   4. package: both models as built-ins (float16 EMA weights of the best step + config + statistics +
 #      model.json) into OUT/assets.
@@ -53,7 +53,8 @@ handx train evaluator --data "$out/synth" --out "$out/evaluator" --preset small 
 
 echo "== 3. generator"
 handx train diffusion "${data[@]}" --out "$out/generator" --preset cpu --steps "$steps" --batch-size 64 \
-    --lr 1e-3 --warmup 200 --eval-every 500 --save-every 500 --keep 20 --val-items 128 --no-progress
+    --lr 1e-3 --warmup 200 --contact-loss 1.0 --eval-every 500 --save-every 500 --keep 20 --val-items 128 \
+    --no-progress
 
 echo "== 4. package"
 python -m handx.assets.package --generator "$out/generator" --evaluator "$out/evaluator" --out "$out/assets"

@@ -33,7 +33,7 @@ from handx.errors import HandxInputError
 from handx.text import TextEncoder, load_text_encoder
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
 from handx.train.data import TextMotionData, step_loader
-from handx.train.losses import diffusion_loss
+from handx.train.losses import LossWeights, diffusion_loss
 from handx.train.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     cond_drop: float = 0.1
+    contact_loss: float = 0.0
     seed: int = 0
     save_every: int = 500
     keep: int = 3
@@ -98,6 +99,8 @@ class TrainConfig:
         if not 0 <= self.ema_decay < 1 or not 0 <= self.cond_drop < 1:
             raise ValueError(f"TrainConfig.ema_decay and cond_drop must be in [0, 1), got {self.ema_decay}, "
                              f"{self.cond_drop}")
+        if not 0 <= self.contact_loss <= 100:
+            raise ValueError(f"TrainConfig.contact_loss is a loss weight in [0, 100], got {self.contact_loss}")
         if self.warmup < 0 or self.trim_every < 0 or self.workers < 0:
             raise ValueError(f"TrainConfig.warmup, trim_every and workers must be >= 0, got {self.warmup}, "
                              f"{self.trim_every}, {self.workers}")
@@ -240,6 +243,8 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
                                                         dist.device.type == "cuda" else None)
 
     alphas_cumprod = torch.cumprod(1 - cosine_betas(NUM_TRAIN_STEPS), 0).to(dist.device, torch.float32)
+    loss_weights = LossWeights(contact=cfg.contact_loss)
+    stats_t = tuple(torch.tensor(np.array(a), device=dist.device) for a in (stats.mean, stats.std))
     local_batch = cfg.batch_size // dist.world
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if dist.device.type == "cuda"
                 else contextlib.nullcontext())
@@ -272,7 +277,7 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
             net.train()
             with autocast:
                 x0_hat = net(x_t, t, tokens, mask, drop)
-            loss = diffusion_loss(x0, x0_hat.float())
+            loss = diffusion_loss(x0, x0_hat.float(), loss_weights, stats_t)
             optimizer.zero_grad(set_to_none=True)
             loss.total.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

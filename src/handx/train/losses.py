@@ -5,6 +5,19 @@ With x₀ and x̂₀ of shape ``(B, T, 168)`` (42 joints × [x, y, z, s], joint-
     L = mse(x₀[xyz], x̂₀[xyz]) + 0.5·mse(x₀, x̂₀) + 0.2·mse(Δx₀[xyz], Δx̂₀[xyz]) + 0.1·mean(|Δ²x̂₀|²)
 
 The last term is a smoothness prior on the prediction (the ground truth is not used), as in the reference.
+
+Optional contact term (reference §4.5 lists a contact loss, off by default; weight ``LossWeights.contact``): on
+the frames where the ground truth holds an intra-hand contact (thumb tip within 2 cm of another fingertip of the
+same hand, reference §2.9), the squared error of the predicted thumb–tip distance against the true one, in units
+of the 2 cm threshold, averaged over those contact entries:
+
+    L_contact = Σ_{(b,t,h,f): d(x₀) < τ} ((d(x̂₀) − d(x₀)) / τ)² / #contacts,   τ = 0.02 m
+
+Distances are measured on denormalised positions (metres), so the loss needs the features' statistics. The
+reference's version pulls contacting pairs to distance 0; matching the true distance keeps fingers from being
+pulled into each other. Small contact distances are a tiny part of the position error in normalised space, so
+without this term the model learns to bring fingertips near each other but rarely within the threshold
+(docs/training.md, "What moved the numbers").
 """
 
 from __future__ import annotations
@@ -13,8 +26,14 @@ import dataclasses
 
 import torch
 
+from handx.features.contacts import INTRA_TIP_CONTACT
+from handx.features.signals import INTRA_TIP_FINGERS
+from handx.skeleton import TIPS
+
 JOINTS, CHANNELS = 42, 4
 XYZ = torch.tensor([j * CHANNELS + c for j in range(JOINTS) for c in range(3)])  # (126,) feature indices
+THUMB_TIP = TIPS["thumb"]
+OTHER_TIPS = torch.tensor([TIPS[f] for f in INTRA_TIP_FINGERS])  # (4,) joints within a hand
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +44,7 @@ class LossWeights:
     representation: float = 0.5
     velocity: float = 0.2
     acceleration: float = 0.1
+    contact: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,13 +56,34 @@ class LossTerms:
     representation: torch.Tensor
     velocity: torch.Tensor
     acceleration: torch.Tensor
+    contact: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
         return {f.name: float(getattr(self, f.name).detach()) for f in dataclasses.fields(self)}
 
 
-def diffusion_loss(x0: torch.Tensor, x0_hat: torch.Tensor, weights: LossWeights = LossWeights()) -> LossTerms:
-    """Reference §4.5 loss for ``(B, T, 168)`` targets and predictions."""
+def intra_tip_distances(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Thumb tip → index/middle/ring/pinky tip distances in metres of normalised features ``(B, T, 168)``
+    with per-feature statistics ``(168,)``: ``(B, T, 2, 4)``."""
+    xyz = XYZ.to(x.device)
+    joints = (x[..., xyz] * std[xyz] + mean[xyz]).unflatten(-1, (2, JOINTS // 2, 3))  # (B, T, 2, 21, 3) metres
+    thumb = joints[..., THUMB_TIP:THUMB_TIP + 1, :]  # (B, T, 2, 1, 3)
+    return torch.linalg.vector_norm(joints[..., OTHER_TIPS.to(x.device), :] - thumb, dim=-1)  # (B, T, 2, 4)
+
+
+def contact_loss(x0: torch.Tensor, x0_hat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """The optional contact term (module docstring): 0 when the batch holds no intra-hand contact."""
+    true = intra_tip_distances(x0, mean, std)
+    pred = intra_tip_distances(x0_hat, mean, std)
+    touching = true < INTRA_TIP_CONTACT  # (B, T, 2, 4)
+    error = torch.where(touching, (pred - true) / INTRA_TIP_CONTACT, torch.zeros_like(pred))
+    return (error ** 2).sum() / touching.sum().clamp(min=1)
+
+
+def diffusion_loss(x0: torch.Tensor, x0_hat: torch.Tensor, weights: LossWeights = LossWeights(),
+                   stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> LossTerms:
+    """Reference §4.5 loss for ``(B, T, 168)`` targets and predictions; ``stats`` (mean, std) ``(168,)`` are
+    needed when ``weights.contact`` is not 0."""
     xyz = XYZ.to(x0.device)
     pos = torch.mean((x0[..., xyz] - x0_hat[..., xyz]) ** 2)
     rep = torch.mean((x0 - x0_hat) ** 2)
@@ -52,4 +93,11 @@ def diffusion_loss(x0: torch.Tensor, x0_hat: torch.Tensor, weights: LossWeights 
     acc = torch.mean((x0_hat[:, 2:] - 2 * x0_hat[:, 1:-1] + x0_hat[:, :-2]) ** 2)
     total = (weights.position * pos + weights.representation * rep + weights.velocity * vel
              + weights.acceleration * acc)
-    return LossTerms(total, pos, rep, vel, acc)
+    if weights.contact:
+        if stats is None:
+            raise ValueError("diffusion_loss: the contact term needs the features' statistics (mean, std)")
+        contact = contact_loss(x0, x0_hat, *stats)
+        total = total + weights.contact * contact
+    else:
+        contact = torch.zeros((), device=x0.device)
+    return LossTerms(total, pos, rep, vel, acc, contact)
