@@ -118,7 +118,7 @@ def test_long_take_has_the_requested_length_and_no_seam_jump(eight_clips, overfi
     generator = Generator.load(overfit_run)
     texts = tuple(Texts3(r.texts["left"][0], r.texts["right"][0], r.texts["two_hands_relation"][0])
                   for r in store.records[:2])
-    take = generator.generate(GenerateRequest(texts=texts, sampler="ddpm", steps=1000, length=130)).joints[0]
+    take = generator.generate(GenerateRequest(texts=texts, sampler="ddpm", steps=100, length=130)).joints[0]
     assert take.shape == (130, 2, 21, 3) and np.isfinite(take).all()
     speed = np.linalg.norm(np.diff(take, axis=0), axis=-1).max(axis=(1, 2))  # (129,) largest joint step
     data_speed = np.linalg.norm(np.diff(np.stack([store.motion(i) for i in range(8)]), axis=1), axis=-1)
@@ -226,3 +226,20 @@ def test_freed_memory_goes_back_to_the_os_between_steps():
         assert release_freed_memory()
     with pytest.raises(ValueError, match="trim_every"):
         TrainConfig(data="x", out="y", trim_every=-1)
+
+
+def test_contact_term_is_trained_and_logged(eight_clips, tmp_path):
+    common = dict(data=str(eight_clips), batch_size=4, steps=3, log_every=1, split=None, preset="tiny", warmup=1)
+    train_diffusion(TrainConfig(out=str(tmp_path / "with"), contact_loss=1.0, **common), progress=False)
+    train_diffusion(TrainConfig(out=str(tmp_path / "without"), **common), progress=False)
+    rows = lambda run: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+                        if "contact" in line]
+    with_term, without = rows(tmp_path / "with"), rows(tmp_path / "without")
+    assert all(r["contact"] == 0.0 for r in without)
+    assert any(r["contact"] > 0 for r in with_term)  # the synthetic clips hold thumb-tip contacts
+    first, base = with_term[0], without[0]  # step 1: same weights, data and noise; totals differ by the term
+    assert first["step"] == base["step"] == 1
+    assert first["total"] == pytest.approx(base["total"] + first["contact"], rel=1e-4)
+    assert read_config(tmp_path / "with")["train"]["contact_loss"] == 1.0
+    with pytest.raises(ValueError, match="contact_loss"):
+        TrainConfig(data=str(eight_clips), out=str(tmp_path / "x"), contact_loss=-1)
