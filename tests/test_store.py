@@ -184,3 +184,31 @@ def test_atomic_writes_get_the_usual_file_permissions(tmp_path):
     plain = tmp_path / "b.json"
     plain.write_text("{}")
     assert stat.S_IMODE(os.stat(tmp_path / "a.json").st_mode) == stat.S_IMODE(os.stat(plain).st_mode) == FILE_MODE
+
+
+def test_a_full_disk_mid_job_leaves_the_store_at_its_last_commit(tmp_path):
+    """A write that fails for lack of space (a real write refused by the kernel: the file-size limit of the job's
+    process) ends the job with an error; the store keeps every clip it had and stays readable."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from handx.synth.corpus import write_synthetic
+
+    write_synthetic(10, 0, tmp_path / "s", progress=False)
+    before = [r.id for r in Store(tmp_path / "s").records]
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))  # a shard of 10 clips is 302 KB
+
+    job = subprocess.run([sys.executable, "-m", "handx.cli.main", "data", "synth", "--n", "50", "--seed", "1",
+                          "--out", str(tmp_path / "s"), "--no-progress"], preexec_fn=small_disk,
+                         capture_output=True, text=True, timeout=300)
+    assert job.returncode != 0
+    assert job.stderr.startswith("handx: error:") and "Traceback" not in job.stderr
+    store = Store(tmp_path / "s")
+    assert [r.id for r in store.records] == before
+    assert np.isfinite(np.stack([store.motion(i) for i in range(len(store))])).all()
+    assert write_synthetic(5, 1, tmp_path / "s", progress=False) == 5  # and the next job goes on
