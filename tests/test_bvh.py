@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -361,6 +362,43 @@ def test_non_hand_bvh_is_refused(tmp_path):
     with pytest.raises(HandxInputError, match="not a ManipNet hand: missing joint") as err:
         read_bvh_pair(path, path)
     assert err.value.path == str(path)
+
+
+@pytest.mark.parametrize("frame_time", [1e9, 1.0, 1e-9])
+def test_absurd_frame_time_is_refused_before_resampling(tmp_path, short_pair, frame_time):
+    """1e9 s per frame used to ask for 10^13 output frames (MemoryError); 1 s per frame would interpolate a
+    second of motion between every two frames; 1e-9 s is no capture rate."""
+    paths = [write_bvh(tmp_path / name, dataclasses.replace(b, frame_time=frame_time))
+             for name, b in zip(("leftHand.bvh", "rightHand.bvh"), short_pair)]
+    with pytest.raises(HandxInputError, match=r"frame time .* is outside 0.0001-0.25 s") as err:
+        read_bvh_pair(*paths)
+    assert err.value.path == str(paths[0])
+
+
+def _chain(depth: int) -> str:
+    """A hierarchy of ``depth`` joints, each the only child of the one before."""
+    opening = "".join(f"JOINT J{k}\n{{\nOFFSET 0 1 0\nCHANNELS 1 Xrotation\n" for k in range(1, depth))
+    return ("HIERARCHY\nROOT J0\n{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\n" + opening + "}\n" * depth
+            + f"MOTION\nFrames: 1\nFrame Time: 0.01\n{' '.join(['0'] * depth)}\n")
+
+
+def test_deep_hierarchy_is_refused_not_a_recursion_error(tmp_path):
+    path = tmp_path / "deep.bvh"
+    path.write_text(_chain(10_000))
+    with pytest.raises(HandxInputError, match="hierarchy deeper than 64 joints") as err:
+        parse_bvh(path)
+    assert err.value.path == str(path) and err.value.item == f"line {2 + 4 * 64}"  # joint J64, the 65th level
+    path.write_text(_chain(64))  # the limit itself is fine
+    assert parse_bvh(path).parents.tolist() == list(range(-1, 63))
+
+
+def test_too_many_joints_are_refused(tmp_path):
+    siblings = "".join(f"JOINT J{k}\n{{\nOFFSET 1 0 0\n}}\n" for k in range(1, 1100))
+    path = tmp_path / "wide.bvh"
+    path.write_text(f"HIERARCHY\nROOT J0\n{{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\n{siblings}}}\n"
+                    "MOTION\nFrames: 1\nFrame Time: 0.01\n0\n")
+    with pytest.raises(HandxInputError, match="more than 1024 joints"):
+        parse_bvh(path)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """The HandX release reader: restricted unpickling, layout checks, bad input and the export round trip."""
 
+import io
 import os
 import pickle
+import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -111,3 +114,88 @@ def test_not_an_npz(tmp_path):
     path.write_bytes(b"hello")
     with pytest.raises(HandxInputError, match="bad.npz.*not a readable .npz"):
         list(handx_npz.read_handx_npz(path))
+
+
+# ---------------------------------------------------------------- hostile files
+
+def _npy(value) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=True)
+    return buffer.getvalue()
+
+
+def _entry_npy(entry) -> bytes:
+    holder = np.empty((), dtype=object)
+    holder[()] = entry
+    return _npy(holder)
+
+
+def _release_with(path, middle: bytes | None = None, *, bomb_bytes: int = 0):
+    """A release file of three keys whose middle member is ``middle`` (raw .npy bytes) or, with ``bomb_bytes``,
+    that many zeros behind a float64 header, deflated."""
+    rng = np.random.default_rng(5)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("0.npy", _entry_npy(release_entry(rng)))
+        if bomb_bytes:
+            with archive.open("1.npy", "w", force_zip64=True) as member:
+                member.write(_npy_header((bomb_bytes // 8,), "<f8"))
+                chunk = bytes(2**22)
+                for _ in range(bomb_bytes // len(chunk)):
+                    member.write(chunk)
+        else:
+            archive.writestr("1.npy", middle)
+        archive.writestr("2.npy", _entry_npy(release_entry(rng)))
+    return path
+
+
+def _npy_header(shape, descr) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def _keys_and_problems(path):
+    items = list(handx_npz.read_handx_npz(path))
+    return [i.key if isinstance(i, handx_npz.HandxItem) else i.problem for i in items], items
+
+
+def test_value_too_large_for_float32_refuses_that_key_and_the_rest_is_read(tmp_path):
+    rng = np.random.default_rng(6)
+    entries = [release_entry(rng) for _ in range(3)]
+    entries[1]["motion"][3, 0, 5, 1] = -3e39  # float32 tops out at 3.4e38
+    write_release(tmp_path / "x.npz", entries)
+    items = list(handx_npz.read_handx_npz(tmp_path / "x.npz"))
+    assert [i.key for i in items if not isinstance(i, HandxInputError)] == ["0", "2"]
+    assert items[1].item == "key '1'" and "too large for float32" in items[1].problem and "3e+39" in items[1].problem
+
+
+def test_zip_bomb_member_is_refused_before_inflating(tmp_path):
+    path = _release_with(tmp_path / "bomb.npz", bomb_bytes=200 * 2**20)
+    assert path.stat().st_size < 400_000  # about 200 kB on disk, 200 MB inflated
+    problems, items = _keys_and_problems(path)
+    assert problems[0] == "0" and problems[2] == "2"
+    assert items[1].item == "key '1'" and "more than the 16777216 accepted" in problems[1]
+
+
+def test_small_member_with_absurd_inflation_is_a_zip_bomb(tmp_path):
+    """Under the size limit but 1000× deflated: not what a clip looks like."""
+    path = _release_with(tmp_path / "ratio.npz", bomb_bytes=12 * 2**20)
+    assert "zip bomb" in _keys_and_problems(path)[0][1]
+
+
+def test_npy_header_declaring_a_huge_array_is_refused(tmp_path):
+    path = _release_with(tmp_path / "huge.npz", _npy_header((10**12,), "<f8") + bytes(64))
+    problems, items = _keys_and_problems(path)
+    assert problems[0] == "0" and problems[2] == "2" and items[1].item == "key '1'"
+    assert "8000000000000 bytes" in problems[1] and "only 64 bytes follow" in problems[1]
+
+
+def test_pickle_naming_a_far_memo_slot_is_refused(tmp_path):
+    """Ten bytes of pickle (LONG_BINPUT 2^24) would make the unpickler build a 128 MB memo table."""
+    bomb = b"\x80\x02N" + b"r" + struct.pack("<I", 2**24) + b"."
+    path = _release_with(tmp_path / "memo.npz", _npy_header((), "|O") + bomb)
+    problems, items = _keys_and_problems(path)
+    assert problems[0] == "0" and problems[2] == "2" and items[1].item == "key '1'"
+    assert "memo slot 16777216" in problems[1]
+    with pytest.raises(HandxInputError, match="memo slot"):
+        load_pickle_bytes(bomb)

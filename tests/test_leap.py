@@ -256,3 +256,94 @@ def test_discover(tmp_path):
     with pytest.raises(HandxInputError):
         leap.discover(tmp_path / "missing")
 
+
+
+# ---------------------------------------------------------------- gaps and limits
+
+def test_a_long_gap_splits_the_recording_and_nothing_is_invented_across_it(tmp_path, caplog):
+    """Samples at 0-0.1 s, one lone sample at 10 s, then 0-0.1 s again 50 minutes later: three segments."""
+    later = 3000.0
+    # (time of the sample, time its positions are taken from): the hands stay where the device sees them
+    stamps = [*((t, t) for t in TIMES_S), (10.0, 0.05), *((later + t, t) for t in TIMES_S)]
+    frames = [{**_frame(at, ("right", "left")), "timestamp": CLOCK_US + round(t * 1e6)} for t, at in stamps]
+    document = {"metadata": {}, "frames": frames}
+    path = _write(tmp_path / "gaps.json.lz", document)
+    with caplog.at_level("WARNING"):
+        segments = leap.read_leap_segments(path)
+    np.testing.assert_allclose([(s.start_s, s.end_s) for s in segments], [(0, 0.1), (10, 10), (later, later + 0.1)])
+    assert [s.sequence.num_frames for s in segments] == [4, 1, 4]  # bounded by the 0.2 s really captured
+    assert [s.start_frame for s in segments] == [0, 300, round(later * 30)]
+    for segment in segments:
+        assert segment.sequence.present.all() and segment.sequence.source.sequence == "gaps"
+    # the lone sample is that sample, not an interpolation
+    alone = segments[1].sequence.joints[0, skeleton.RIGHT, skeleton.JOINT_INDEX["middle_tip"]]
+    np.testing.assert_allclose(alone, _expected_canonical(_finger_points("right", 0.05)[2, 3]), atol=1e-6)
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert str(path) in message and "0.100 s to 10.000 s" in message and "10.000 s to 3000.000 s" in message
+    with pytest.raises(HandxInputError, match="2 gap"):
+        leap.read_leap(path)
+
+
+def test_small_irregular_steps_are_not_gaps(tmp_path):
+    times = np.cumsum(np.r_[0.0, np.full(20, 0.2)])  # 5 Hz, every step below the 0.25 s limit
+    seq = leap.read_leap(_write(tmp_path / "slow.json.lz", {"frames": [_frame(t, ("right",)) for t in times]}))
+    assert seq.num_frames == 121
+
+
+def _frames_with(edit) -> dict:
+    document = _document(absent_right_at=None)
+    edit(document)
+    return document
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda d: d["frames"][2]["pointables"][3].update(tipPosition=[1e300, 0.0, 0.0]), "within ±10000 mm"),
+    (lambda d: d["frames"][1]["hands"][0].update(direction=[0.0, -1e300, 0.0]), "within ±10000 mm"),
+    (lambda d: d["frames"][4].update(timestamp=10**400), "2^53"),
+    (lambda d: d["metadata"].update(frames=3_000_000_000), "declares 3000000000 frames but the file has 5"),
+    (lambda d: d["frames"][0]["pointables"][0].update(type=[0]), "pointable type must be a whole number"),
+    (lambda d: d["frames"][0]["hands"][0].update(type=["left"]), "no hands in any frame|"),
+    (lambda d: d["frames"][0]["hands"][0].update(confidence="high"), "confidence must be a number"),
+], ids=["coordinate", "direction", "timestamp", "declared-frames", "finger-type", "hand-type", "confidence"])
+def test_absurd_numbers_are_refused_up_front(tmp_path, edit, problem):
+    path = _write(tmp_path / "absurd.json.lz", _frames_with(edit))
+    if problem.endswith("|"):  # a hand of unknown type is skipped (with a warning), never a crash
+        leap.read_leap(path)
+        return
+    assert problem in _problem(path).problem
+
+
+def test_json_nested_too_deep_is_an_error(tmp_path):
+    path = tmp_path / "deep.json.lz"
+    path.write_text('{"frames": ' + "[" * 100_000)  # plain JSON text is read as is
+    assert "JSON" in _problem(path).problem
+    # nesting the JSON parser takes, but too deep to unpack as a packed layout
+    path.write_text('{"frames": [' + "[" * 950 + '"a"' + "]" * 950 + ", " + "[" * 950 + "1" + "]" * 950 + "]}")
+    assert "packing structure" in _problem(path).problem
+
+
+def _lz_bomb(codes: int) -> str:
+    """LZ-String base64 whose every code repeats the previous output plus one character: the output grows with
+    the square of the input (``codes`` codes give about codes² / 2 characters)."""
+    bits = [0, 0] + [(ord("a") >> k) & 1 for k in range(8)]  # a first 8-bit character, least significant bit first
+    size, num_bits, enlarge_in = 4, 3, 4
+    for code in [*range(4, 4 + codes), 2]:
+        code = 2 if code == 2 else size  # "the entry one past the dictionary": previous entry + its first char
+        bits += [(code >> k) & 1 for k in range(num_bits)]
+        size += 1
+        enlarge_in -= 1
+        if enlarge_in == 0:
+            enlarge_in, num_bits = 1 << num_bits, num_bits + 1
+    bits += [0] * (6 - len(bits) % 6)
+    chars = [leap._BASE64[int("".join(map(str, bits[i:i + 6])), 2)] for i in range(0, len(bits), 6)]
+    return "".join(chars) + "=" * (-len(chars) % 4)
+
+
+def test_lz_string_decompression_bomb_is_refused(tmp_path):
+    small = _lz_bomb(10)
+    assert leap.decompress_base64(small) == lzstring.LZString().decompressFromBase64(small) == "".join(
+        "a" * k for k in range(1, 12))
+    path = tmp_path / "bomb.json.lz"
+    path.write_text(_lz_bomb(20_000))  # 40 kB that would decompress to 200 million characters
+    assert path.stat().st_size < 50_000
+    assert "decompression bomb" in _problem(path).problem

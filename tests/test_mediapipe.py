@@ -279,3 +279,13 @@ def test_discover(tmp_path):
     assert mediapipe.discover(tmp_path / "a.pose") == [tmp_path / "a.pose"]
     with pytest.raises(HandxInputError):
         mediapipe.discover(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("fps", [1e-12, 2.0, 1e6])
+def test_absurd_frame_rate_is_refused_before_resampling(tmp_path, point_names, fps):
+    """1e-12 fps used to ask for 10^14 output frames (MemoryError); at 2 fps resampling would invent half a
+    second of motion between every two frames; a million fps is no video."""
+    hand = _synthetic_hand(point_names, size=12.0, centre=(300.0, 300.0))
+    path = _write_pose(tmp_path / "rate.pose", [hand, hand], point_names, frames=25, fps=fps)
+    problem = _problem(path)
+    assert problem.item == "fps" and "outside 0.0001-0.25 s (4-10000 fps)" in problem.problem

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -72,3 +74,36 @@ def test_bad_sources_are_named(store, tmp_path):
     np.savez(tmp_path / "ids.npz", joints=np.zeros((2, 60, 2, 21, 3)) + 0.1)
     with pytest.raises(HandxInputError, match="no clip with id 'ids/7'"):
         load_clips(tmp_path / "ids.npz", ["ids/7"])
+
+
+def _npy_header(shape, descr="<f4") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def test_huge_declared_arrays_are_refused_before_allocating(tmp_path):
+    """A 100-byte file whose header declares 10^13 clips: refused from the header, not a MemoryError."""
+    header = _npy_header((10**13, 60, 2, 21, 3))
+    (tmp_path / "huge.npy").write_bytes(header + bytes(64))
+    with pytest.raises(HandxInputError, match=r"huge.npy: header declares .* only 64 bytes follow"):
+        load_clips(tmp_path / "huge.npy")
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        archive.writestr("joints.npy", header + bytes(64))
+    with pytest.raises(HandxInputError, match=r"huge.npz: key 'joints': header declares"):
+        load_clips(tmp_path / "huge.npz")
+
+
+def test_inflating_member_is_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("joints.npy", _npy_header((40, 60, 2, 21, 3)) + bytes(40 * 60 * 2 * 21 * 3 * 4))
+    with pytest.raises(HandxInputError, match="bomb.npz: key 'joints': .*zip bomb"):
+        load_clips(tmp_path / "bomb.npz")
+
+
+def test_value_too_large_for_float32_is_refused(tmp_path):
+    clip = np.full((60, 2, 21, 3), 0.1)
+    clip[4, 1, 2, 0] = 1e300
+    np.save(tmp_path / "big.npy", clip)
+    with pytest.raises(HandxInputError, match="big.npy: big: motion holds a value .*too large for float32"):
+        load_clips(tmp_path / "big.npy")

@@ -53,7 +53,13 @@ ManipNet pairs (:func:`read_bvh_pair`, data README "manipnet")
     finds no flip on the result.
 
     *Time.* Frame ``i`` is at ``i × Frame Time`` (120 fps); :func:`handx.motion.resample` gives 30 fps. Both
-    files of a pair must have the same frame count and frame time.
+    files of a pair must have the same frame count and frame time, between 0.1 ms and
+    :data:`handx.io.importer.MAX_GAP_S` (0.25 s: resampling never bridges more), checked before anything else
+    (a ``Frame Time`` of 1e9 would otherwise ask for billions of output frames).
+
+Limits
+    The parser reads the hierarchy with an explicit stack (no recursion) and refuses more than
+    :data:`MAX_JOINTS` (1024) joints or :data:`MAX_DEPTH` (64) levels, naming the line.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ import numpy as np
 
 from handx import skeleton
 from handx.errors import HandxInputError
+from handx.io.importer import check_frame_time
 from handx.kinematics import world_transforms
 from handx.motion import Provenance, Sequence, resample
 
@@ -76,6 +83,10 @@ _POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 _ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
 _CHANNEL_CANON = {name.lower(): name for name in _POSITION_CHANNELS + _ROTATION_CHANNELS}
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
+#: Most joints in a hierarchy, and most levels from the root (a hand has 5 levels below the wrist, a body with
+#: fingers about 12).
+MAX_JOINTS = 1024
+MAX_DEPTH = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +200,8 @@ def parse_bvh(path: str | os.PathLike) -> BvhFile:
 
 
 def _parse_hierarchy(path: str, lines: list[str], line_base: int):
-    """Recursive-descent parse of the lines between HIERARCHY and MOTION (``line_base`` = lines before them)."""
+    """Parse the lines between HIERARCHY and MOTION (``line_base`` = lines before them), with an explicit stack of
+    open joints, at most :data:`MAX_JOINTS` joints and :data:`MAX_DEPTH` levels."""
     toks = [(t, n + line_base) for t, n in _tokens(lines)]
     names: list[str] = []
     parents: list[int] = []
@@ -225,8 +237,12 @@ def _parse_hierarchy(path: str, lines: list[str], line_base: int):
             vals.append(_float(path, t, n, f"{owner} OFFSET"))
         return vals
 
-    def joint(name: str, parent: int) -> None:
-        nonlocal pos
+    def open_joint(name: str, parent: int, depth: int, line: int) -> int:
+        """Read a joint's ``{``, OFFSET and CHANNELS; its children and ``}`` follow in the main loop."""
+        if len(names) >= MAX_JOINTS:
+            raise HandxInputError(path, f"more than {MAX_JOINTS} joints", f"line {line}")
+        if depth > MAX_DEPTH:
+            raise HandxInputError(path, f"joint {name}: hierarchy deeper than {MAX_DEPTH} joints", f"line {line}")
         index = len(names)
         names.append(name)
         parents.append(parent)
@@ -258,30 +274,32 @@ def _parse_hierarchy(path: str, lines: list[str], line_base: int):
             if len(set(chans)) != len(chans):
                 raise HandxInputError(path, f"joint {name}: repeated channel in {' '.join(listed)}", f"line {line}")
         channels.append(chans)
-        while True:
-            tok, line = take("'}'")
-            key = tok.upper()
-            if tok == "}":
-                return
-            if key == "JOINT":
-                child, _ = take("a joint name")
-                joint(child, index)
-            elif key == "END":
-                site, sline = take("'Site'")
-                if site.upper() != "SITE":
-                    raise HandxInputError(path, f"expected 'End Site', got 'End {site}'", f"line {sline}")
-                expect("{")
-                es_parents.append(index)
-                es_offsets.append(offset(f"{name} End Site"))
-                expect("}")
-            else:
-                raise HandxInputError(path, f"joint {name}: unexpected {tok!r}", f"line {line}")
+        return index
 
     tok, line = take("ROOT")
     if tok.upper() != "ROOT":
         raise HandxInputError(path, f"expected ROOT, got {tok!r}", f"line {line}")
     root, _ = take("a root name")
-    joint(root, -1)
+    open_joints = [open_joint(root, -1, 1, line)]  # the chain from the root to the joint being read
+    while open_joints:  # a loop, not recursion: a hierarchy thousands deep is refused, not a RecursionError
+        current = open_joints[-1]
+        tok, line = take("'}'")
+        key = tok.upper()
+        if tok == "}":
+            open_joints.pop()
+        elif key == "JOINT":
+            child, _ = take("a joint name")
+            open_joints.append(open_joint(child, current, len(open_joints) + 1, line))
+        elif key == "END":
+            site, sline = take("'Site'")
+            if site.upper() != "SITE":
+                raise HandxInputError(path, f"expected 'End Site', got 'End {site}'", f"line {sline}")
+            expect("{")
+            es_parents.append(current)
+            es_offsets.append(offset(f"{names[current]} End Site"))
+            expect("}")
+        else:
+            raise HandxInputError(path, f"joint {names[current]}: unexpected {tok!r}", f"line {line}")
     if pos < len(toks):
         tok, line = toks[pos]
         raise HandxInputError(
@@ -501,6 +519,8 @@ def read_bvh_pair(left_path: str | os.PathLike, right_path: str | os.PathLike, *
     described in the module docstring. The sequence id is the name of the left file's folder.
     """
     left, right = parse_bvh(left_path), parse_bvh(right_path)
+    for bvh in (left, right):
+        check_frame_time(bvh.frame_time, bvh.path, "Frame Time")  # before any work that scales with duration
     if left.num_frames != right.num_frames or not np.isclose(left.frame_time, right.frame_time, rtol=1e-6, atol=0):
         raise HandxInputError(
             left.path,

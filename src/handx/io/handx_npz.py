@@ -9,7 +9,10 @@ Each file maps the keys ``"0" … "N-1"`` to a pickled 0-d object array holding 
   ``left_trans``/``right_trans`` ``(60, 3)``, kept by handx as side data.
 
 Reading goes through :mod:`handx.io.safe_pickle`; nothing outside numpy arrays, dicts, lists, strings and
-numbers is ever unpickled. Writing produces files the release's own loaders read.
+numbers is ever unpickled, and no member is read whose declared size passes that module's limits (16 MiB per
+member, 100× inflation). A bad entry (wrong shape, NaN, a value too large for float32, uneven texts, a refused
+member) is reported per key and the other keys of the file are still read. Writing produces files the release's
+own loaders read.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 from handx.errors import HandxInputError
 from handx.io.atomic import atomic_open
 from handx.io.paths import find_files
-from handx.io.safe_pickle import iter_npz
+from handx.io.safe_pickle import iter_npz_members
 from handx.motion import WINDOW, Texts, validate_clip
 
 DATASET = "handx"
@@ -94,28 +97,51 @@ def _texts(entry: dict[str, Any], path: str, item: str) -> Texts:
         raise HandxInputError(path, str(exc), item) from exc
 
 
+def float32_clip(motion: Any, *, path: str | None, item: str | None, frames: int | None = None) -> np.ndarray:
+    """:func:`handx.motion.validate_clip`, refusing also a value that is finite as stored but too large for
+    float32 (it would become infinite, not a clip)."""
+    try:
+        array = np.asarray(motion)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, objects numpy cannot stack
+        raise HandxInputError(path, f"motion is not an array ({exc})"[:200], item) from exc
+    with np.errstate(over="ignore"):  # an overflow is what the next lines report
+        clip = validate_clip(array, path=path, item=item, frames=frames)
+    if not np.isfinite(clip).all():
+        largest = float(np.max(np.abs(array.astype(np.float64))))
+        raise HandxInputError(path, f"motion holds a value ({largest:.3g}) too large for float32", item)
+    return clip
+
+
 def parse_entry(key: str, entry: Any, *, path: str) -> HandxItem:
     """Check one decoded entry of a motion file and turn it into a :class:`HandxItem`."""
     item = f"key {key!r}"
     if not isinstance(entry, dict):
         raise HandxInputError(path, f"expected a dict, got {type(entry).__name__}", item)
     if "motion" not in entry:
-        raise HandxInputError(path, f"missing 'motion' (keys: {sorted(entry)})", item)
-    motion = validate_clip(np.asarray(entry["motion"]), path=path, item=item, frames=WINDOW)
+        raise HandxInputError(path, f"missing 'motion' (keys: {sorted(map(str, entry))})"[:300], item)
+    motion = float32_clip(entry["motion"], path=path, item=item, frames=WINDOW)
     return HandxItem(key=key, motion=motion, texts=_texts(entry, path, item))
 
 
 def _check_mano(key: str, entry: Any, path: str) -> dict[str, np.ndarray]:
     item = f"key {key!r}"
+    if isinstance(entry, HandxInputError):  # a member safe_pickle refused
+        raise entry
     if not isinstance(entry, dict):
         raise HandxInputError(path, f"expected a dict, got {type(entry).__name__}", item)
     out = {}
     for name, shape in MANO_KEYS.items():
         if name not in entry:
             raise HandxInputError(path, f"missing {name!r}", item)
-        value = np.asarray(entry[name], dtype=np.float32)
+        try:
+            with np.errstate(over="ignore"):  # an overflow is reported below
+                value = np.asarray(entry[name], dtype=np.float32)
+        except (ValueError, TypeError) as exc:
+            raise HandxInputError(path, f"{name} is not an array of numbers ({exc})"[:200], item) from exc
         if value.shape != shape:
             raise HandxInputError(path, f"{name} has shape {value.shape}, expected {shape}", item)
+        if not np.isfinite(value).all():
+            raise HandxInputError(path, f"{name} holds values that are not finite in float32", item)
         out[name] = value
     return out
 
@@ -123,22 +149,25 @@ def _check_mano(key: str, entry: Any, path: str) -> dict[str, np.ndarray]:
 def read_handx_npz(path: str | os.PathLike, *, with_mano: bool = True) -> Iterator[HandxItem | HandxInputError]:
     """Stream the clips of a HandX release file, in key order as stored.
 
-    Yields a :class:`HandxItem` per good entry and a :class:`HandxInputError` (not raised) per bad entry, so a
-    batch import can report it and go on. A file that cannot be opened at all raises. The matching
-    ``*_mano.npz`` (when ``with_mano`` and present) is read alongside; its keys must match.
+    Yields a :class:`HandxItem` per good entry and a :class:`HandxInputError` (not raised) per bad entry or
+    refused member, so a batch import can report it and go on. A file that cannot be opened at all, or holds
+    a pickle of anything outside plain data, raises. The matching ``*_mano.npz`` (when ``with_mano`` and
+    present) is read alongside; its keys must match.
     """
     path = os.fspath(path)
     mano_iter = None
     mano_path = mano_path_for(path) if with_mano else None
     if mano_path is not None:
-        mano_iter = iter_npz(os.fspath(mano_path))
-    for key, entry in iter_npz(path):
+        mano_iter = iter_npz_members(os.fspath(mano_path))
+    for key, entry in iter_npz_members(path):
         mano = None
         if mano_iter is not None:
             mano_key, mano_entry = next(mano_iter, (None, None))
             if mano_key != key:
                 raise HandxInputError(mano_path, f"keys out of step with {Path(path).name}: {mano_key!r} vs {key!r}")
         try:
+            if isinstance(entry, HandxInputError):
+                raise entry
             parsed = parse_entry(key, entry, path=path)
             if mano_iter is not None:
                 mano = _check_mano(key, mano_entry, os.fspath(mano_path))

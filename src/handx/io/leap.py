@@ -52,13 +52,27 @@ Leap's device frame has +x to the right as the user sees it, +y up from the devi
 Canonical is +x right, +y forward (away from the user), +z up, so ``canonical = (x, −z, y)`` — a proper rotation
 of +90° about x (:data:`DEVICE_TO_CANONICAL`, determinant +1) — and millimetres become metres. Hands are then
 resampled by timestamp to 30 fps with :func:`handx.motion.resample`; a hand is present in an output frame only if
-it is tracked in both bracketing samples, and its joints are NaN elsewhere.
+it is tracked in both bracketing samples, and its joints are NaN elsewhere. Resampling never bridges a gap longer
+than :data:`handx.io.importer.MAX_GAP_S` (0.25 s; the recordings here sample every 4–37 ms): the recording is
+split there into segments (:func:`read_leap_segments`), each resampled on its own, and every gap is logged with
+the file and the times on each side. A lone sample between two gaps is a one-frame segment.
 
 Leap's skeleton has fixed bone lengths per hand (constant to 1e-5 in every recording), but interpolating positions
 linearly shortens a bone that turns between two samples: in ``confidence2`` a left middle fingertip flips 164° in
 35 ms at confidence 0.2, and its interpolated bone is 15 % short. After resampling every bone is therefore given
 back its length (the hand's median over the recording) by re-chaining from the wrist along the interpolated bone
 directions (:func:`handx.kinematics.project_to_skeleton`); this moves joints by at most 0.7 mm outside that glitch (6 mm in it).
+
+Limits (hostile or corrupt files are refused before they can cost much memory or time)
+---------------------------------------------------------------------------------------
+* The file and its decompressed JSON may hold at most :data:`MAX_DOCUMENT_CHARS` (256 Mi) characters, and the
+  JSON at most :data:`MAX_EXPANSION` (100) times as many characters as the compressed text: LZ-String expands
+  these recordings 2.7–3.1×, and 13× for a degenerate one without hands, while a crafted stream can grow
+  quadratically (a 130 kB file to gigabytes).
+* At most :data:`MAX_FRAMES` (200,000) frames, about 30 minutes at 115 Hz; ``metadata.frames``, when given,
+  must equal the number of frames in the file.
+* Positions within ±:data:`MAX_ABS_MM` (10 m) of the device (it tracks within about 0.6 m); timestamps finite
+  and within ±2⁵³ µs.
 """
 
 from __future__ import annotations
@@ -69,11 +83,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import lzstring
 import numpy as np
 
 from handx import skeleton
 from handx.errors import HandxInputError
+from handx.io.importer import MAX_GAP_S, Segment, split_at_gaps
 from handx.io.paths import find_files
 from handx.kinematics import median_bone_lengths, median_over_present, project_to_skeleton
 from handx.motion import FPS, Provenance, Sequence, resample
@@ -91,8 +105,20 @@ POSITION_FIELDS: tuple[str, ...] = ("mcpPosition", "pipPosition", "dipPosition",
 #: Our joint index for Leap finger type 0–4 (rows, = ``skeleton.FINGERS``) × ``POSITION_FIELDS`` (columns): (5, 4).
 FINGER_JOINTS = skeleton.CHAIN_ARRAY[:, 1:]
 _SIDES = {"left": skeleton.LEFT, "right": skeleton.RIGHT}
+#: Most characters a recording may hold, compressed or decompressed (JSON text).
+MAX_DOCUMENT_CHARS = 256 * 2**20
+#: Most decompressed characters per compressed character (these recordings: 2.7-3.1; no hands at all: 13).
+MAX_EXPANSION = 100
+#: Most frames in a recording (about 30 minutes at Leap's fastest 115 Hz).
+MAX_FRAMES = 200_000
+#: Largest coordinate accepted, in mm from the device (the device tracks within about 600 mm).
+MAX_ABS_MM = 1e4
+#: Largest timestamp magnitude accepted (µs): every integer up to it is exact in float64.
+MAX_ABS_TIMESTAMP_US = float(2**53)
 _BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _BASE64_VALUE = {c: i for i, c in enumerate(_BASE64)}
+#: Each base64 value as its six bits, most significant first (the padding "=" is 64 and carries no bits).
+_SIX_BITS = [format(v & 63, "06b") for v in range(len(_BASE64))]
 _MIDDLE = skeleton.FINGERS.index("middle")
 
 
@@ -101,20 +127,35 @@ def discover(path: str | os.PathLike) -> list[Path]:
     return find_files(path, SUFFIX)
 
 
-def read_leap(path: str | os.PathLike, *, dataset: str = "leap-playback", license: str = "Apache-2.0") -> Sequence:
-    """Read one leapjs-playback recording as a canonical two-hand sequence at 30 fps (see the module docstring).
+def read_leap_segments(path: str | os.PathLike, *, dataset: str = "leap-playback",
+                       license: str = "Apache-2.0") -> list[Segment]:
+    """Read one leapjs-playback recording as canonical 30 fps segments, split at gaps longer than
+    :data:`~handx.io.importer.MAX_GAP_S` (see the module docstring).
 
     Raises :class:`HandxInputError` naming the file for undecodable data, invalid JSON, malformed frames,
-    non-increasing timestamps and recordings without any hand.
+    non-increasing timestamps, values beyond the module's limits and recordings without any hand.
     """
     path = Path(path)
-    return sequence_from_document(load_document(path), path, dataset=dataset, license=license)
+    return segments_from_document(load_document(path), path, dataset=dataset, license=license)
+
+
+def read_leap(path: str | os.PathLike, *, dataset: str = "leap-playback", license: str = "Apache-2.0") -> Sequence:
+    """Read a recording without gaps as one canonical 30 fps sequence (:func:`read_leap_segments` for the rest).
+
+    Raises :class:`HandxInputError` as :func:`read_leap_segments` does, and for a recording with a gap longer
+    than :data:`~handx.io.importer.MAX_GAP_S`.
+    """
+    path = Path(path)
+    return _one_segment(read_leap_segments(path, dataset=dataset, license=license), path)
 
 
 def load_document(path: str | os.PathLike) -> dict[str, Any]:
     """Decompress and parse a recording; the result has ``metadata`` and unpacked, object-style ``frames``."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_CHARS:
+            raise HandxInputError(path, f"file of {size} bytes is larger than the {MAX_DOCUMENT_CHARS} accepted")
         text = path.read_text(encoding="ascii").strip()
     except OSError as exc:
         raise HandxInputError(path, f"cannot read file: {exc.strerror or exc}") from exc
@@ -127,33 +168,95 @@ def load_document(path: str | os.PathLike) -> dict[str, Any]:
         document = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise HandxInputError(path, f"decompressed data is not valid JSON ({exc.msg} at char {exc.pos})") from exc
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits; nesting too deep
+        raise HandxInputError(path, f"decompressed data is not usable JSON ({type(exc).__name__}: "
+                                    f"{str(exc)[:120]})") from exc
     if not isinstance(document, dict) or not isinstance(document.get("frames"), list):
         raise HandxInputError(path, "expected a JSON object with a 'frames' list (leapjs-playback recording)")
     document["frames"] = _unpack_frames(document["frames"], path)
+    if len(document["frames"]) > MAX_FRAMES:
+        raise HandxInputError(path, f"{len(document['frames'])} frames, more than the {MAX_FRAMES} accepted")
+    metadata = document.get("metadata")
+    declared = metadata.get("frames") if isinstance(metadata, dict) else None
+    if declared is not None and declared != len(document["frames"]):
+        raise HandxInputError(path, f"metadata declares {_short(declared)} frames but the file has "
+                                    f"{len(document['frames'])}")
     return document
 
 
 def decompress_base64(text: str, path: str | os.PathLike | None = None) -> str:
-    """LZ-String ``decompressFromBase64`` through the ``lzstring`` package's decoder.
+    """LZ-String ``decompressFromBase64``, with the output bounded (module docstring, "Limits").
 
-    ``LZString.decompressFromBase64`` rebuilds its base64 lookup table for every character (≈4 s per MB); the
-    same decoder (``lzstring._decompress``) fed from a precomputed table gives the identical string ≈4× faster.
+    The decoder is LZ-String's (the ``lzstring`` package's ``_decompress``, identical output, tested), reading
+    codes from one string of bits instead of bit by bit: 3-5× faster than the package's decoder fed from a
+    precomputed table, itself 4× faster than its public call. It stops with an error as soon as the output
+    would pass ``min(MAX_DOCUMENT_CHARS, MAX_EXPANSION × len(text))`` characters.
     """
     try:
-        values = [_BASE64_VALUE[c] for c in text]
+        bits = "".join([_SIX_BITS[_BASE64_VALUE[c]] for c in text])
     except KeyError as exc:
         raise HandxInputError(path, f"not LZ-String base64: invalid character {exc.args[0]!r}") from exc
-    decoder = getattr(lzstring, "_decompress", None)
-    try:
-        if decoder is None:  # a future lzstring without the private decoder: the public, slower route
-            result = lzstring.LZString().decompressFromBase64(text)
-        else:
-            result = decoder(len(values), 32, values.__getitem__)
-    except (IndexError, KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise HandxInputError(path, f"corrupt LZ-String data ({type(exc).__name__})") from exc
+    result = _lz_decode(bits, min(MAX_DOCUMENT_CHARS, MAX_EXPANSION * len(text)), path)
     if not result:
         raise HandxInputError(path, "LZ-String data decompresses to nothing")
     return result
+
+
+def _lz_decode(bits: str, limit: int, path: str | os.PathLike | None) -> str:
+    """LZ-String's decoder over ``bits`` (the stream's bits in order), refusing more than ``limit`` characters.
+
+    A code of ``n`` bits is stored least significant bit first, so it is a slice of the reversed stream read
+    as a binary number. Codes 0 and 1 bring a new 8- or 16-bit character, 2 ends the stream, any other is a
+    dictionary entry (or, one past the end, the previous entry plus its own first character).
+    """
+    stream = bits[::-1]
+    end = len(stream)
+    pos = 0
+
+    def read(n: int) -> int:
+        nonlocal pos
+        if pos + n > end:
+            raise HandxInputError(path, "corrupt LZ-String data (it ends inside a code)")
+        value = int(stream[end - pos - n:end - pos], 2)
+        pos += n
+        return value
+
+    kind = read(2)
+    if kind == 2:
+        return ""
+    if kind == 3:
+        raise HandxInputError(path, "corrupt LZ-String data (unknown first code 3)")
+    dictionary = ["", "", "", chr(read(8 if kind == 0 else 16))]  # codes 0-2 are commands
+    w = dictionary[3]
+    out = [w]
+    size = 1
+    num_bits, enlarge_in = 3, 4
+    while True:
+        code = read(num_bits)
+        if code == 2:
+            return "".join(out)
+        if code < 2:
+            dictionary.append(chr(read(8 if code == 0 else 16)))
+            code = len(dictionary) - 1
+            enlarge_in -= 1
+            if enlarge_in == 0:
+                enlarge_in, num_bits = 1 << num_bits, num_bits + 1
+        if code < len(dictionary):
+            entry = dictionary[code]
+        elif code == len(dictionary):
+            entry = w + w[0]
+        else:
+            raise HandxInputError(path, f"corrupt LZ-String data (code {code} past the dictionary)")
+        size += len(entry)
+        if size > limit:
+            raise HandxInputError(path, f"LZ-String data expands to more than {limit} characters (the limit for "
+                                        f"{end // 6} compressed ones): refused as a decompression bomb")
+        out.append(entry)
+        dictionary.append(w + entry[0])
+        w = entry
+        enlarge_in -= 1
+        if enlarge_in == 0:
+            enlarge_in, num_bits = 1 << num_bits, num_bits + 1
 
 
 def _unpack_frames(frames: list, path: Path) -> list:
@@ -163,8 +266,8 @@ def _unpack_frames(frames: list, path: Path) -> list:
     structure = frames[0]
     try:
         return [_unpack(structure, frame) for frame in frames[1:]]
-    except (TypeError, IndexError, KeyError, AttributeError, ValueError) as exc:
-        raise HandxInputError(path, f"packed frames do not match their packing structure ({exc})") from exc
+    except (TypeError, IndexError, KeyError, AttributeError, ValueError, RecursionError) as exc:
+        raise HandxInputError(path, f"packed frames do not match their packing structure ({exc})"[:300]) from exc
 
 
 def _unpack(structure: list, data: list) -> dict[str, Any] | list:
@@ -181,17 +284,15 @@ def _unpack(structure: list, data: list) -> dict[str, Any] | list:
     return out
 
 
-def sequence_from_document(document: dict[str, Any], path: str | os.PathLike, *, dataset: str = "leap-playback",
-                           license: str = "Apache-2.0") -> Sequence:
-    """Turn a loaded recording (:func:`load_document`) into the canonical 30 fps sequence."""
+def segments_from_document(document: dict[str, Any], path: str | os.PathLike, *, dataset: str = "leap-playback",
+                           license: str = "Apache-2.0") -> list[Segment]:
+    """Turn a loaded recording (:func:`load_document`) into canonical 30 fps segments, split at long gaps."""
     path = Path(path)
     times_us, points, direction, present = _gather(document["frames"], path)
     if not present.any():
         raise HandxInputError(path, "no hands in any frame")
     if times_us.shape[0] < 2:
         raise HandxInputError(path, f"need at least two frames to resample, got {times_us.shape[0]}")
-    if not np.isfinite(times_us).all():
-        raise HandxInputError(path, "non-finite timestamp", f"frame {int(np.flatnonzero(~np.isfinite(times_us))[0])}")
     bad = np.flatnonzero(np.diff(times_us) <= 0)
     if bad.size:
         i = int(bad[0]) + 1
@@ -202,15 +303,43 @@ def sequence_from_document(document: dict[str, Any], path: str | os.PathLike, *,
     joints_mm[:, :, FINGER_JOINTS, :] = points  # (N, 2, 5, 4, 3) into 20 joints
     joints_mm[:, :, skeleton.WRIST, :] = estimate_wrist(points, direction, present)
     joints = np.einsum("ij,nhkj->nhki", DEVICE_TO_CANONICAL, joints_mm) * MM_TO_M  # (N, 2, 21, 3)
+    lengths = median_bone_lengths(joints, present)  # (2, 20), over the whole recording
 
     seconds = (times_us - times_us[0]) * 1e-6  # (N,)
-    out, out_present = resample(joints, present, seconds, FPS)
-    out = project_to_skeleton(out, median_bone_lengths(joints, present)).astype(np.float32)
     name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem
-    logger.info("%s: %d frames over %.2f s → %d frames at %d fps; hands present %s of output frames",
-                path, len(seconds), seconds[-1], out.shape[0], FPS,
-                "/".join(f"{n} {int(c)}" for n, c in zip(skeleton.HAND_NAMES, out_present.sum(axis=0))))
-    return Sequence(out, out_present, Provenance(dataset, name, license, "metric"))
+    segments = []
+    for run in split_at_gaps(seconds):
+        if run.stop - run.start == 1:  # a lone sample between two gaps: one frame, nothing to interpolate
+            out, out_present = joints[run], present[run]
+        else:
+            out, out_present = resample(joints[run], present[run], seconds[run], FPS)  # (T, 2, 21, 3), (T, 2)
+        out = project_to_skeleton(out, lengths).astype(np.float32)
+        sequence = Sequence(out, out_present, Provenance(dataset, name, license, "metric"))
+        segments.append(Segment(sequence, float(seconds[run.start]), float(seconds[run.stop - 1])))
+    if len(segments) > 1:
+        logger.warning("%s: %d gap(s) longer than %g s not bridged (resampled as %d separate segments): %s", path,
+                       len(segments) - 1, MAX_GAP_S, len(segments),
+                       ", ".join(f"{a.end_s:.3f} s to {b.start_s:.3f} s" for a, b in zip(segments, segments[1:])))
+    frames = sum(seg.sequence.num_frames for seg in segments)
+    logger.info("%s: %d frames over %.2f s → %d frames at %d fps in %d segment(s); hands present %s of output "
+                "frames", path, len(seconds), seconds[-1], frames, FPS, len(segments),
+                "/".join(f"{n} {int(c)}" for n, c in zip(
+                    skeleton.HAND_NAMES, sum(seg.sequence.present.sum(axis=0) for seg in segments))))
+    return segments
+
+
+def sequence_from_document(document: dict[str, Any], path: str | os.PathLike, *, dataset: str = "leap-playback",
+                           license: str = "Apache-2.0") -> Sequence:
+    """Turn a loaded recording without gaps into one canonical 30 fps sequence (see :func:`read_leap`)."""
+    return _one_segment(segments_from_document(document, path, dataset=dataset, license=license), Path(path))
+
+
+def _one_segment(segments: list[Segment], path: Path) -> Sequence:
+    if len(segments) > 1:
+        gaps = ", ".join(f"{a.end_s:.3f} s to {b.start_s:.3f} s" for a, b in zip(segments, segments[1:]))
+        raise HandxInputError(path, f"{len(segments) - 1} gap(s) longer than {MAX_GAP_S} s ({gaps}): read it as "
+                                    "segments (read_leap_segments) rather than one sequence")
+    return segments[0].sequence
 
 
 def estimate_wrist(points: np.ndarray, direction: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -233,11 +362,30 @@ def estimate_wrist(points: np.ndarray, direction: np.ndarray, present: np.ndarra
     return np.where(present[..., None], wrist, np.nan)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _vector(value: Any, path: Path, item: str, field: str) -> list[float]:
-    if (not isinstance(value, list) or len(value) != 3
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-        raise HandxInputError(path, f"{field} must be a list of 3 numbers, got {value!r}"[:200], item)
+    if not isinstance(value, list) or len(value) != 3 or not all(_is_number(v) for v in value):
+        raise HandxInputError(path, f"{field} must be a list of 3 numbers, got {_short(value)}", item)
+    if not all(abs(v) <= MAX_ABS_MM for v in value):  # also refuses inf and NaN; a huge int may not fit a float
+        raise HandxInputError(path, f"{field} {_short(value)} is not within ±{MAX_ABS_MM:g} mm of the device", item)
     return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def _timestamp(frame: dict, path: Path, item: str) -> float:
+    stamp = frame.get("timestamp")
+    if not _is_number(stamp):
+        raise HandxInputError(path, f"missing or non-numeric timestamp {_short(stamp)}", item)
+    if not abs(stamp) <= MAX_ABS_TIMESTAMP_US:
+        raise HandxInputError(path, f"timestamp {_short(stamp)} is not a finite number within ±2^53 µs", item)
+    return float(stamp)
 
 
 def _gather(frames: list, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -252,39 +400,45 @@ def _gather(frames: list, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
         item = f"frame {i}"
         if not isinstance(frame, dict):
             raise HandxInputError(path, f"a frame must be a JSON object, got {type(frame).__name__}", item)
-        stamp = frame.get("timestamp")
-        if not isinstance(stamp, (int, float)) or isinstance(stamp, bool):
-            raise HandxInputError(path, f"missing or non-numeric timestamp {stamp!r}", item)
-        times[i] = stamp
+        times[i] = _timestamp(frame, path, item)
         hands = frame.get("hands") or []
         pointables = frame.get("pointables") or []
         if not isinstance(hands, list) or not isinstance(pointables, list):
             raise HandxInputError(path, "'hands' and 'pointables' must be lists", item)
         chosen: dict[int, dict] = {}
         for hand in hands:
-            side = _SIDES.get(hand.get("type")) if isinstance(hand, dict) else None
+            kind = hand.get("type") if isinstance(hand, dict) else None
+            side = _SIDES.get(kind) if isinstance(kind, str) else None
             if side is None:
                 logger.warning("%s: %s: skipping a hand without type left/right", path, item)
                 continue
+            confidence = hand.get("confidence", 0)
+            if not _is_number(confidence):
+                raise HandxInputError(path, f"hand confidence must be a number, got {_short(confidence)}", item)
             if side in chosen:
-                logger.warning("%s: %s: two %s hands; keeping the more confident one", path, item, hand["type"])
-                if hand.get("confidence", 0) <= chosen[side].get("confidence", 0):
+                logger.warning("%s: %s: two %s hands; keeping the more confident one", path, item, kind)
+                if confidence <= chosen[side].get("confidence", 0):
                     continue
             chosen[side] = hand
         for side, hand in chosen.items():
             hand_item = f"{item}, {skeleton.HAND_NAMES[side]} hand"
-            fingers = {p.get("type"): p for p in pointables
-                       if isinstance(p, dict) and p.get("handId") == hand.get("id") and not p.get("tool", False)}
-            if sorted(k for k in fingers if isinstance(k, int)) != list(range(len(skeleton.FINGERS))):
+            fingers = {}
+            for p in pointables:
+                if not isinstance(p, dict) or p.get("handId") != hand.get("id") or p.get("tool", False):
+                    continue
+                kind = p.get("type")
+                if not isinstance(kind, int) or isinstance(kind, bool):
+                    raise HandxInputError(path, f"pointable type must be a whole number, got {_short(kind)}",
+                                          hand_item)
+                fingers[kind] = p
+            if sorted(fingers) != list(range(len(skeleton.FINGERS))):
                 logger.debug("%s: %s: finger types %s, not 0-4; hand treated as absent", path, hand_item,
-                             sorted(fingers, key=str))
+                             sorted(fingers))
                 continue
             points[i, side] = [[_vector(fingers[f].get(k), path, hand_item, k) for k in POSITION_FIELDS]
                                for f in range(len(skeleton.FINGERS))]
             direction[i, side] = _vector(hand.get("direction"), path, hand_item, "direction")
             present[i, side] = True
-    if not np.isfinite(points[present]).all() or not np.isfinite(direction[present]).all():
-        raise HandxInputError(path, "non-finite positions or hand directions")
     if np.any(np.linalg.norm(direction[present], axis=-1) < 1e-6):
         raise HandxInputError(path, "a hand direction is the zero vector")
     return times, points, direction, present

@@ -52,6 +52,12 @@ hand track here) and their proportions unreliable, so each hand is then put onto
 (:data:`handx.skeleton.NOMINAL_BONE_LENGTHS`), scaled so the wrist → middle-tip chain is ``hand_length_m``. The
 pixels are resampled from the file's fps to 30 fps with :func:`handx.motion.resample`
 before scaling, so the medians above hold exactly for the frames returned.
+
+Time: ``.pose`` files carry a frame rate, not timestamps, so frame ``i`` is at ``i / fps``. The rate must lie
+between 4 and 10,000 fps (:func:`handx.io.importer.check_frame_time`): a slower one would make resampling
+bridge more than :data:`handx.io.importer.MAX_GAP_S` between frames, and an absurd one (1e-12 fps) would ask
+for an absurd number of output frames. Frames between detections of a hand are not bridged either: a hand is
+present in an output frame only where it is detected in both bracketing input frames.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ from pose_format import Pose
 
 from handx import skeleton
 from handx.errors import HandxInputError
+from handx.io.importer import check_frame_time
 from handx.io.paths import find_files
 from handx.kinematics import project_to_skeleton
 from handx.motion import FPS, Provenance, Sequence, resample
@@ -191,6 +198,7 @@ def _hands_in_pixels(pose: Pose, path: Path) -> tuple[np.ndarray, np.ndarray]:
     fps = float(body.fps)
     if not (np.isfinite(fps) and fps > 0):
         raise HandxInputError(path, f"frame rate must be positive, got {body.fps!r}")
+    check_frame_time(1.0 / fps, path, "fps")  # before any work that scales with duration
     data, confidence = body.data, np.asarray(body.confidence)
     if data.ndim != 4 or data.shape[-1] < 3:
         raise HandxInputError(path, f"expected (frames, people, points, >=3) landmarks, got shape {data.shape}")

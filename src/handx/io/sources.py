@@ -11,7 +11,10 @@
 * a ``.npy`` or ``.npz`` holding one clip or a batch under ``motion`` or ``joints`` (``(T, 2, 21, 3)`` or
   ``(K, T, 2, 21, 3)``): ids ``<stem>`` or ``<stem>/<k>``.
 
-Every clip is validated (shape, finite values) with an error naming the file and the clip.
+Every clip is validated (shape, finite values, values that fit float32) with an error naming the file and the
+clip. Files are read through :mod:`handx.io.safe_pickle`: a declared size beyond its limits (1 GiB per array,
+4 GiB per archive, 100× inflation), or an ``.npy`` header declaring more than the file holds, is refused before
+anything is allocated.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,10 @@ from typing import Any
 import numpy as np
 
 from handx.errors import HandxInputError
+from handx.io.handx_npz import float32_clip
+from handx.io.safe_pickle import MAX_ARRAY_BYTES, MAX_NPZ_BYTES, PICKLED, iter_npz_members, read_npy
 from handx.io.store import Store
-from handx.motion import Texts, validate_clip
+from handx.motion import Texts
 
 BRANCHES = ("left", "right", "two_hands_relation")
 
@@ -56,10 +60,10 @@ def _clip(cid: str, motion: np.ndarray, texts: Texts, source: Path, extra: dict[
           ) -> Clip | HandxInputError:
     """The clip, or the error that names what is wrong with it (returned, so a batch can skip it and go on)."""
     try:
-        motion = validate_clip(np.asarray(motion), path=os.fspath(source), item=cid)
+        motion = float32_clip(motion, path=os.fspath(source), item=cid)
     except HandxInputError as exc:
         return exc
-    return Clip(cid, motion.astype(np.float32), texts, os.fspath(source), extra or {})
+    return Clip(cid, motion, texts, os.fspath(source), extra or {})
 
 
 def _from_store(root: Path, ids: Sequence[str] | None) -> Iterator[Clip | HandxInputError]:
@@ -76,15 +80,15 @@ def _from_store(root: Path, ids: Sequence[str] | None) -> Iterator[Clip | HandxI
 
 def read_npz_arrays(path: Path) -> dict[str, np.ndarray] | None:
     """The arrays of an npz, or None when it holds pickled objects (the HandX release layout)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
+    arrays = {}
+    for key, value in iter_npz_members(os.fspath(path), max_member_bytes=MAX_ARRAY_BYTES,
+                                       max_total_bytes=MAX_NPZ_BYTES, unpickle=False):
+        if isinstance(value, HandxInputError):
+            raise value
+        if value is PICKLED:
             return None
-        raise HandxInputError(path, f"unreadable npz ({exc})") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise HandxInputError(path, f"unreadable npz ({exc})") from exc
+        arrays[key] = value
+    return arrays
 
 
 def _from_arrays(path: Path, data: dict[str, np.ndarray]) -> Iterator[Clip | HandxInputError]:
@@ -141,11 +145,7 @@ def _iter(path: Path, ids: Sequence[str] | None) -> Iterator[Clip | HandxInputEr
     if not path.is_file():
         raise HandxInputError(path, "no such file or directory")
     if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise HandxInputError(path, f"unreadable npy ({exc})") from exc
-        clips = _from_arrays(path, {"motion": array})
+        clips = _from_arrays(path, {"motion": read_npy(path)})
     elif path.suffix == ".npz":
         data = read_npz_arrays(path)
         clips = _from_release(path) if data is None else _from_arrays(path, data)
