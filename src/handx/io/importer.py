@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from handx.errors import HandxInputError
+from handx.io import lock
 from handx.io.store import Store, StoreWriter, command_line, write_report, write_splits
 from handx.motion import FPS, WINDOW, Sequence, Window, iter_windows
 
@@ -257,15 +258,21 @@ def import_paths(paths: Iterable[str | os.PathLike], fmt: str, out: str | os.Pat
             raise HandxInputError(path, "no such file or directory")
     report = ImportReport()
     kwargs = {"shard_size": shard_size} if shard_size else {}
-    with StoreWriter(out, command=command_line(), **kwargs) as writer:
-        if fmt == "handx-npz":
-            splits = _import_handx_npz(writer, paths, strict=strict, report=report, progress=progress)
-        else:
-            _import_sequences(writer, fmt, paths, stride=stride, strict=strict, report=report, progress=progress)
-            splits = {}
-    if splits:
-        _merge_splits(out, splits)
-    write_report(out, "import", report.to_json())
+    writer = StoreWriter(out, command=command_line(), **kwargs)  # checks `out` and takes its write lock
+    lock.acquire(out)  # held one level deeper, until the splits and the report are written too
+    try:
+        with writer:
+            if fmt == "handx-npz":
+                splits = _import_handx_npz(writer, paths, strict=strict, report=report, progress=progress)
+            else:
+                _import_sequences(writer, fmt, paths, stride=stride, strict=strict, report=report,
+                                  progress=progress)
+                splits = {}
+        if splits:
+            _merge_splits(out, splits)
+        write_report(out, "import", report.to_json())
+    finally:
+        lock.release(out)
     return report
 
 
