@@ -8,6 +8,8 @@ joint angles at the start and end of each finger event (``flexion_changes``), an
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,37 @@ def test_codes_recover_the_programs(corpus, family, extract, floor, record_prope
     print(f"{family}: precision {precision:.3f} over {totals[1]} events, recall {recall:.3f} over {totals[3]}")
     assert totals[3] > 100, f"too few {family} in the corpus to score"
     assert precision >= floor and recall >= floor, (family, precision, recall)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The codes.jsonl side file: a bad line is skipped and reported, the lines after it are kept
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_a_garbage_line_in_codes_jsonl_loses_only_itself(tmp_path, caplog):
+    import logging
+
+    from handx.annotate.pipeline import CODES_FILE, compute_codes, read_codes
+    from handx.synth.corpus import write_synthetic
+
+    store = tmp_path / "s"
+    write_synthetic(8, 0, store, progress=False)
+    compute_codes(store, batch_size=3, progress=False)
+    codes = read_codes(store)
+    path = store / CODES_FILE
+    lines = path.read_bytes().splitlines(keepends=True)
+    damaged = [*lines[:2], b"\x00\xffgarbage{\n", lines[2][:40] + b"\n", b'{"id": "x"}\n', b"[1, 2]\n", *lines[3:]]
+    path.write_bytes(b"".join(damaged))
+
+    with caplog.at_level(logging.WARNING, logger="handx.annotate.pipeline"):
+        kept = read_codes(store)
+    ids = [json.loads(line)["id"] for line in lines]
+    assert kept == {i: codes[i] for i in ids if i != ids[2]}  # every good line, the ones after the garbage too
+    assert path.read_bytes() == b"".join(damaged)  # the file is not cut short
+    reported = [r.getMessage() for r in caplog.records]
+    assert [m for m in reported if "line 3:" in m] and [m for m in reported if "line 4:" in m]
+    assert [m for m in reported if "line 5:" in m] and [m for m in reported if "line 6:" in m]
+    assert all(str(path) in m for m in reported)
+
+    again = compute_codes(store, batch_size=3, progress=False)  # only the clip of the bad line is computed again
+    assert (again.existing, again.computed) == (7, 1)
+    assert read_codes(store) == codes

@@ -33,23 +33,35 @@ CODES_FILE = "codes.jsonl"
 
 
 def _read_codes(path: Path) -> dict[str, dict[str, Any]]:
-    """Complete lines of a codes file; a torn last line (interrupted append) is cut off the file."""
+    """The codes of every good line of a codes file, by clip id.
+
+    A line that is not a JSON object with ``id`` and ``codes`` is skipped with a warning naming its number, and
+    the lines after it are kept (its clip has no codes, so the next :func:`compute_codes` computes them again).
+    A torn last line (an interrupted append, with no newline) is cut off the file, so that appends start on a
+    line of their own.
+    """
     if not path.exists():
         return {}
     out: dict[str, dict[str, Any]] = {}
-    good = 0
+    good = 0  # bytes up to the end of the last complete line
+    bad: list[str] = []
     with open(path, "rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             if not line.endswith(b"\n"):
                 break
+            good += len(line)
             try:
                 item = json.loads(line)
                 out[item["id"]] = item["codes"]
-            except (json.JSONDecodeError, KeyError):
-                break
-            good += len(line)
+            except (ValueError, KeyError, TypeError) as exc:
+                problem = "no 'id' or 'codes'" if not isinstance(exc, ValueError) else f"not JSON ({exc})"
+                bad.append(f"line {number}: {problem}")
+    for problem in bad[:10]:
+        log.warning("%s: %s; skipped (its clip's codes will be computed again)", path, problem)
+    if len(bad) > 10:
+        log.warning("%s: %d more bad lines skipped", path, len(bad) - 10)
     if good != path.stat().st_size:
-        log.warning("%s: dropping a torn line left by an interrupted run", path)
+        log.warning("%s: dropping a torn last line left by an interrupted run", path)
         with open(path, "r+b") as handle:
             handle.truncate(good)
     return out
