@@ -26,7 +26,15 @@ default-src 'self'`` and ``X-Content-Type-Options: nosniff``. Requests are logge
 A generate request must have a ``Content-Length`` (411) of at most 16 KiB (413), ``Content-Type:
 application/json`` (415; a cross-site form cannot send it without a preflight, which is refused) and, when it
 has an ``Origin``, this server's (403); a bad body gets 400, an unknown clip 404, a request while another
-generation runs 429, and an unexpected failure a JSON 500 (the traceback goes to the log only).
+generation runs 429, and an unexpected failure a JSON 500 (the traceback goes to the log only, at debug level).
+
+Load: a bounded pool of :data:`WORKERS` threads answers requests; while all are busy, further connections wait in
+the kernel's listen queue (:data:`REQUEST_QUEUE` deep) instead of getting a thread each or being dropped. A client
+that goes away before its answer is written (broken pipe, reset) is logged at debug level, not as a traceback.
+
+Bound to an address other than loopback, every answer (JSON, error messages) shows the served path, the model's
+run directory, the working directory and the home directory by name only (``store/...``, ``~/...``), so no
+absolute path of the server's file system reaches the network.
 """
 
 from __future__ import annotations
@@ -36,11 +44,14 @@ import ipaddress
 import json
 import logging
 import os
+import queue
+import re
 import socket
+import sys
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import PurePosixPath
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -58,6 +69,10 @@ MAX_SEARCH = 256  # characters
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
 DRAIN_LIMIT = 65536  # a refused body up to this size is read and dropped, so the client gets the answer
+WORKERS = 16  # threads answering requests
+REQUEST_QUEUE = 128  # connections the kernel holds while every worker is busy (listen backlog)
+#: Errors that mean the client closed its connection: not the server's problem, logged at debug level.
+DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 SECURITY_HEADERS = {
@@ -100,9 +115,52 @@ class _BadRequest(Exception):
         self.headers = headers
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _HTTPServer(HTTPServer):
+    """An HTTP server whose requests are answered by a fixed pool of ``workers`` threads.
+
+    The accepting thread hands each connection to the pool through a queue as deep as the pool; when that is
+    full it waits, and new connections wait in the listen queue (``request_queue_size``) until a worker is free.
+    """
+
+    request_queue_size = REQUEST_QUEUE
     viewer: ViewerServer
+
+    def __init__(self, address: tuple, handler: type[BaseHTTPRequestHandler], workers: int = WORKERS):
+        super().__init__(address, handler)
+        self._pending: queue.Queue = queue.Queue(maxsize=workers)
+        self._workers = [threading.Thread(target=self._work, name=f"handx-viewer-worker-{k}", daemon=True)
+                         for k in range(workers)]
+        for worker in self._workers:
+            worker.start()
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        self._pending.put((request, client_address))
+
+    def _work(self) -> None:
+        while (item := self._pending.get()) is not None:
+            request, client_address = item
+            try:
+                self.finish_request(request, client_address)
+            except Exception:  # noqa: BLE001 (one request failed; the worker goes on)
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    def handle_error(self, request: socket.socket, client_address: Any) -> None:
+        """A request that raised: a client that went away at debug level, anything else as one line (the
+        traceback at debug level), never printed to stderr by :mod:`socketserver`."""
+        exc = sys.exc_info()[1]
+        peer = client_address[0] if isinstance(client_address, tuple) else client_address
+        if isinstance(exc, DISCONNECTS + (TimeoutError,)):
+            log.debug("%s: the client went away (%s)", peer, type(exc).__name__)
+            return
+        log.error("%s: request failed: %s: %s", peer, type(exc).__name__, exc)
+        log.debug("traceback of the failed request", exc_info=exc)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for _ in self._workers:  # each worker ends at its stop mark, after the requests queued before it
+            self._pending.put(None)
 
 
 class _HTTPServer6(_HTTPServer):
@@ -167,7 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Errors as JSON ``{"error": message, "status": code}`` with the security headers; closes."""
         status = HTTPStatus(code)
         self.log_error("%d %s", status.value, message or status.phrase)
-        body = json.dumps({"error": message or status.phrase, "status": status.value}).encode()
+        message = self.server.viewer.public(message or status.phrase)
+        body = json.dumps({"error": message, "status": status.value}).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -223,6 +282,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(self._generate(generator, body), head=False)
         except _BadRequest as exc:
             self.send_error(exc.status, str(exc), headers=exc.headers)
+        except DISCONNECTS:
+            raise
+        except Exception as exc:  # noqa: BLE001 (answered as JSON; the traceback goes to the log at debug level)
+            self._internal_error(exc)
 
     def _read_body(self, limit: int) -> bytes:
         """The request body, which must have a Content-Length of 1 to ``limit`` bytes."""
@@ -282,6 +345,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(exc.status, str(exc), headers=exc.headers)
         except UnicodeDecodeError:
             self.send_error(HTTPStatus.BAD_REQUEST, "path is not UTF-8")
+        except DISCONNECTS:
+            raise  # nothing can be answered; the server logs it at debug level
+        except Exception as exc:  # noqa: BLE001 (answered as JSON; the traceback goes to the log at debug level)
+            self._internal_error(exc)
+
+    def _internal_error(self, exc: Exception) -> None:
+        log.error("viewer: %s %s failed: %s: %s", self.command, self.path[:200], type(exc).__name__, exc)
+        log.debug("traceback of the failed request", exc_info=exc)
+        self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR,
+                        f"the viewer failed to answer ({type(exc).__name__}); see its log")
 
     def _host_allowed(self) -> bool:
         if not self.server.viewer.check_host:
@@ -318,6 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(body, content_type, head, cache="no-cache")
 
     def _json(self, data: Any, head: bool) -> None:
+        data = self.server.viewer.public(data)
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
         self._send(body, "application/json; charset=utf-8", head, cache="no-store")
 
@@ -414,6 +488,7 @@ class ViewerServer:
         if not self.check_host:
             log.warning("serving %s on %s: other machines on the network can read it (use 127.0.0.1 to keep it "
                         "local)", self.catalog.root, host or "all interfaces")
+        self._hide = None if self.check_host else _path_hider(self._private_paths())
         server_class = _HTTPServer6 if ":" in host else _HTTPServer
         self.httpd = server_class((host.strip("[]"), port), _Handler)
         self.httpd.viewer = self
@@ -421,6 +496,33 @@ class ViewerServer:
         self._thread: threading.Thread | None = None
         # Build the search index while the user looks at the first page, so the first search is quick.
         threading.Thread(target=self.catalog.search_index, name="handx-viewer-index", daemon=True).start()
+
+    def _private_paths(self) -> dict[str, str]:
+        """Absolute paths of this machine that an answer may contain, each with the name it is shown as."""
+        named = {self.catalog.root: self.catalog.root.name}
+        if self.generator is not None:
+            named[self.generator.run] = self.generator.run.name
+        named[Path.cwd()] = "."
+        named[Path.home()] = "~"
+        paths: dict[str, str] = {}
+        for path, name in named.items():
+            for form in (path.absolute(), path.resolve()):
+                if len(form.parts) > 1:  # never the root directory itself
+                    paths.setdefault(str(form), name)
+        return paths
+
+    def public(self, value: Any) -> Any:
+        """``value`` (JSON-ready: dicts, lists, strings, numbers) as it may be sent: unchanged on loopback; else
+        with every absolute path of :meth:`_private_paths` replaced by its name."""
+        if self._hide is None:
+            return value
+        if isinstance(value, str):
+            return self._hide(value)
+        if isinstance(value, dict):
+            return {self.public(k): self.public(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.public(v) for v in value]
+        return value
 
     @property
     def port(self) -> int:
@@ -454,6 +556,14 @@ class ViewerServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _path_hider(paths: dict[str, str]):
+    """A function that replaces each of ``paths`` (longest first) in a text by its name, where the path ends: at a
+    separator, a space, a sentence's full stop or the end, not inside a longer name (``store2``, ``store.bak``)."""
+    names = dict(sorted(paths.items(), key=lambda item: -len(item[0])))
+    pattern = re.compile("(?:" + "|".join(map(re.escape, names)) + r")(?![\w-]|\.[\w.-])")
+    return lambda text: pattern.sub(lambda m: names[m.group(0)], text) if names else text
 
 
 def serve(path: str | os.PathLike, host: str = DEFAULT_HOST, port: int = 0, *, generate: bool = False,
