@@ -1,6 +1,9 @@
 """The `handx data` commands end to end on small inputs."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -154,3 +157,124 @@ def test_real_capture_imports_into_one_store_with_plausible_windows(shared_data,
     np.testing.assert_allclose(motions[:, 0, 1, 0], 0.0, atol=1e-6)  # right wrist at the origin at frame 0
     for i in range(len(s)):
         assert_plausible_anatomy(motions[i], np.ones((60, 2), bool), label=s.records[i].id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Wrong uses: one line "handx: error: ...", exit 2 for usage errors and 1 for failures, the traceback with -v
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    """Six synthetic clips (with texts), split 4 train / 2 test."""
+    from handx.synth.corpus import write_synthetic
+
+    root = tmp_path_factory.mktemp("wrong-uses") / "s"
+    write_synthetic(6, 0, root, progress=False)
+    assert main(["data", "split", str(root), "--test", "0.34", "--by", "clip"]) == 0
+    return root
+
+
+def run_cli(argv, capsys) -> tuple[int, str]:
+    """``handx argv`` in this process: ``(exit status, stderr)``; argparse's own exits count as statuses."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def wrong_uses(store, tmp):
+    """``(argv, exit status, words the one error line must hold)`` for commands that must fail cleanly."""
+    clip = tmp / "clip.npy"
+    np.save(clip, Store(store).motion(0))
+    generate = ["generate", "--left", "a", "--right", "b", "--relation", "c", "--out", tmp / "g.npz"]
+    cases = [
+        (["train", "diffusion", "--data", store, "--out", tmp / "r", "--steps", "0"], 2, "--steps must be >= 1"),
+        (["train", "diffusion", "--data", store, "--out", tmp / "r", "--preset", "huge"], 2, "preset 'huge'"),
+        (["train", "diffusion", "--data", store, "--out", tmp / "r", "--text-encoder", "bogus"], 2,
+         "--text-encoder"),
+        (["train", "diffusion", "--data", store, "--out", tmp / "r", "--device", "tpu9"], 2, "--device"),
+        (["train", "evaluator", "--data", store, "--out", tmp / "r", "--steps", "0"], 2, "--steps must be >= 1"),
+        (["eval", "--data", store, "--out", tmp / "e", "--evaluator", tmp / "no-run"], 2, "no-run"),
+        (["data", "export", store, "--split", "nosuch", "--out", tmp / "x.npz"], 2, "no split 'nosuch'"),
+        (["data", "export", store, "--out", store], 1, "is a directory"),
+        (["data", "export", store, "--out", store / "manifest.json" / "x.npz"], 1, "manifest.json"),
+        (["data", "filter", store, "--out", store], 2, "is the input store"),
+        (["data", "split", store, "--test", "0.7", "--val", "0.6"], 2, "--test + --val must not exceed 1"),
+        (["data", "split", store, "--test", "-0.5"], 2, "--test"),
+        (["data", "synth", "--n", "-1", "--out", tmp / "s2"], 2, "--n"),
+        (["data", "info", tmp / "missing"], 2, "missing"),
+        (["data", "import", tmp / "missing", "--format", "bvh", "--out", tmp / "s3"], 2, "no such file"),
+        (["codes", "--clip", store / "manifest.json"], 2, "expected a .npy or .npz file"),
+        (generate + ["--steps", "0"], 2, "steps must be >= 1"),
+        (generate + ["--condition", clip, "--mode", "keyframes", "--frames", "a,b"], 2, "--frames"),
+        (generate + ["--condition", store / "manifest.json", "--mode", "wrists"], 2, "expected a .npy or .npz"),
+        (["render", store, "--out", tmp / "x.avi"], 2, "unknown output type"),
+        (["view", tmp / "missing", "--port", "0"], 2, "no such file or directory"),
+        (["export", store, "--format", "json", "--out", store / "manifest.json"], 2, "must be a folder"),
+    ]
+    if sys.platform.startswith("linux"):  # a place nobody can create files in, even root
+        cases.append((["data", "export", store, "--out", "/proc/handx-x.npz"], 1, "/proc"))
+    if os.geteuid() != 0:  # root writes into read-only folders
+        read_only = tmp / "read-only"
+        read_only.mkdir()
+        read_only.chmod(0o555)
+        cases.append((["data", "export", store, "--out", read_only / "x.npz"], 1, "read-only"))
+    return cases
+
+
+def test_wrong_uses_end_in_one_error_line_with_the_right_status(small_store, tmp_path, capsys):
+    cases = wrong_uses(small_store, tmp_path)
+    assert len(cases) >= 15
+    for argv, status, words in cases:
+        code, err = run_cli(argv, capsys)
+        shown = " ".join(map(str, argv))
+        assert code == status, (shown, code, err)
+        assert "Traceback" not in err, (shown, err)
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("handx") and ": error: " in last and words in last, (shown, err)
+        assert ": error: \"" not in last and ": error: '" not in last, (shown, last)  # no KeyError repr quotes
+
+
+def test_verbose_shows_the_traceback_before_the_error_line(small_store, tmp_path, capsys):
+    for argv in (["-v", "data", "export", str(small_store), "--split", "nosuch", "--out", str(tmp_path / "x.npz")],
+                 ["data", "export", str(small_store), "--split", "nosuch", "--out", str(tmp_path / "x.npz"), "-v"]):
+        code, err = run_cli(argv, capsys)
+        assert code == 2 and "Traceback (most recent call last)" in err and "KeyError" in err
+        last = err.strip().splitlines()[-1]
+        assert last == f"handx: error: {small_store}: no split 'nosuch' (known: ['test', 'train'])"
+
+
+def test_an_unexpected_error_is_one_line_that_asks_for_the_traceback(tmp_path, capsys, monkeypatch):
+    from handx.cli import models
+
+    def broken(args):
+        raise TypeError("something inside handx is wrong")
+
+    monkeypatch.setattr(models, "_models", broken)
+    code, err = run_cli(["models"], capsys)
+    assert code == 1 and "Traceback" not in err
+    assert err.strip() == ("handx: error: unexpected TypeError: something inside handx is wrong (a bug in handx; "
+                           "run it again with -v for the traceback and report it)")
+    code, err = run_cli(["models", "-v"], capsys)
+    assert code == 1 and "Traceback" in err and "TypeError: something inside handx is wrong" in err
+
+
+def test_the_installed_command_prints_no_traceback(small_store, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "handx.cli.main", "data", "export", str(small_store), "--out",
+                             str(small_store)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"handx: error: {small_store}: is a directory; give a file name"
+
+
+def test_filter_refuses_to_write_into_its_input(small_store, tmp_path, capsys, monkeypatch):
+    link = tmp_path / "link"
+    link.symlink_to(small_store)
+    monkeypatch.chdir(small_store.parent)
+    before = sorted(p.name for p in small_store.iterdir())
+    for out in (small_store, link, "s", f"../{small_store.parent.name}/s", "./s/"):
+        code, err = run_cli(["data", "filter", str(small_store), "--out", str(out), "--no-progress"], capsys)
+        assert code == 2 and "is the input store" in err, (out, err)
+    assert sorted(p.name for p in small_store.iterdir()) == before  # nothing written, not even a report
+    assert main(["data", "filter", "s", "--out", str(tmp_path / "kept"), "--no-progress"]) == 0

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from handx.cli import options
+from handx.errors import HandxInputError
 from handx.motion import WINDOW
 
 
@@ -44,7 +47,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         "synth", help="generate synthetic two-hand motion",
         description="Generate procedural two-hand clips with ground-truth event programs and texts into a store. "
                     "Deterministic for a seed; re-running resumes.")
-    p.add_argument("--n", type=int, required=True, help="number of clips")
+    p.add_argument("--n", type=options.count, required=True, help="number of clips")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="store directory (created, or appended to)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -81,8 +84,8 @@ def register(groups: argparse._SubParsersAction) -> None:
                     "so no recording leaks between train and test; the assignment is a seeded hash, stable when "
                     "clips are appended.")
     p.add_argument("store", type=Path, metavar="DIR")
-    p.add_argument("--test", type=float, default=0.1, help="fraction for test (default 0.1)")
-    p.add_argument("--val", type=float, default=0.0, help="fraction for val (default 0)")
+    p.add_argument("--test", type=options.fraction, default=0.1, help="fraction for test (default 0.1)")
+    p.add_argument("--val", type=options.fraction, default=0.0, help="fraction for val (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--by", choices=["sequence", "clip"], default="sequence", help="unit of assignment")
     p.set_defaults(func=_split)
@@ -146,12 +149,23 @@ def _filter(args: argparse.Namespace) -> int:
     from handx.features.quality import QualityConfig
     from handx.io.store_ops import filter_store
 
+    if _same_directory(args.store, args.out):
+        raise HandxInputError(args.out, f"is the input store {args.store} itself; filter into another directory "
+                                        "(the input is read while the output is written)")
     config = QualityConfig(max_bone_drift=args.max_bone_drift, tau_hand=args.tau_hand, tau_avg=args.tau_avg,
                            intensity=not args.no_intensity)
     report = filter_store(args.store, args.out, config, progress=not args.no_progress)
     print(f"kept {report.kept} clip(s) ({report.existing} already in {args.out}), dropped {len(report.dropped)}"
           + (f" ({_pairs(report.reason_counts)})" if report.dropped else "") + f"; report in {args.out}/reports/")
     return 0
+
+
+def _same_directory(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one existing directory (through symlinks, ``..`` or relative paths)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -169,7 +183,7 @@ def _split(args: argparse.Namespace) -> int:
     if args.val:
         fractions["val"] = args.val
     if fractions["train"] < 0:
-        raise SystemExit("handx: error: --test + --val must not exceed 1")
+        raise HandxInputError(None, f"--test + --val must not exceed 1, got {args.test} + {args.val}")
     sizes = split_store(args.store, fractions, seed=args.seed, by=args.by)
     print("split " + _pairs(sizes))
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from handx.cli import options
+
 
 def register(groups: argparse._SubParsersAction) -> None:
     p = groups.add_parser(
@@ -38,7 +40,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=50, help="sampling steps for --ckpt (default 50)")
     p.add_argument("--guidance", type=float, default=2.5, help="guidance scale for --ckpt (default 2.5)")
     p.add_argument("--batch-size", type=int, default=64, help="items sampled at once (default 64)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", type=options.device, help="cpu or cuda (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_eval)
 

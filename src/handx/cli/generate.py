@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from handx.cli import options
+
 
 def register(groups: argparse._SubParsersAction) -> None:
     p = groups.add_parser(
@@ -53,7 +55,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--smoothing", type=float, default=None, metavar="SIGMA",
                    help="Gaussian low-pass of the generated joints over time, σ in frames (default 1.5; 0 = off): "
                         "removes the sampler's frame-to-frame noise; constrained joints stay exact")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", type=options.device, help="cpu or cuda (default cpu)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.npz")
     p.add_argument("--render", type=Path, metavar="OUT.{mp4,gif,png}",
                    help="also render what was generated: every sample side by side with the texts as captions "
@@ -74,10 +76,14 @@ def _generate(args: argparse.Namespace) -> int:
     if args.condition is not None:
         from handx.cli.annotate import _load_clip
 
-        frames = tuple(int(f) for f in args.frames.split(",")) if args.frames else ()
         try:
-            condition = Condition(args.mode, _load_clip(args.condition, 0), frames=frames, k=args.k,
-                                  hard=not args.soft)
+            frames = tuple(int(f) for f in args.frames.split(",")) if args.frames else ()
+        except ValueError:
+            raise HandxInputError(None, f"--frames: expected frame numbers separated by commas, e.g. 0,30,59, "
+                                        f"got {args.frames!r}") from None
+        clip = _load_clip(args.condition, 0)  # its errors name the file already
+        try:
+            condition = Condition(args.mode, clip, frames=frames, k=args.k, hard=not args.soft)
         except ValueError as exc:
             raise HandxInputError(args.condition, str(exc)) from exc
     try:

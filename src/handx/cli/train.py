@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from handx.cli import options
+
 
 def register(groups: argparse._SubParsersAction) -> None:
     train = groups.add_parser("train", help="train a generator or the evaluator",
@@ -33,6 +35,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"],
                    help="learning rate after warm-up: cosine decay to --min-lr × lr (default) or constant")
     p.add_argument("--min-lr", type=float, default=0.1, help="final learning rate as a fraction of --lr (0.1)")
+    p.add_argument("--contact-loss", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of the intra-hand contact term (true thumb-tip contacts keep their distance; "
+                        "docs/training.md); 0 (default) is the reference loss")
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
     p.add_argument("--save-every", type=int, default=500, help="steps between checkpoints (default 500)")
     p.add_argument("--stop-at", type=int, default=None, metavar="STEP",
@@ -53,8 +58,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="train",
                    help="store split to train on when the store has splits ('none': every clip)")
-    p.add_argument("--text-encoder", default="minilm", help="minilm (offline default) or hf:<local model path>")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--text-encoder", default="minilm", type=options.text_encoder,
+                   help="minilm (offline default), glove, or hf:<local model path>")
+    p.add_argument("--device", default="auto", type=options.device_or_auto,
+                   help="auto, cpu or cuda (default auto: cuda when torch sees a GPU)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_train_diffusion)
 
@@ -86,7 +93,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     e.add_argument("--eval-every", type=int, default=500, help="steps between validation numbers (default 500)")
     e.add_argument("--save-every", type=int, default=1000, help="steps between checkpoints (default 1000)")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    e.add_argument("--device", default="auto", type=options.device_or_auto,
+                   help="auto, cpu or cuda (default auto: cuda when torch sees a GPU)")
     e.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     e.set_defaults(func=_train_evaluator)
 
@@ -99,7 +107,8 @@ def _train_diffusion(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=tuple(str(d) for d in args.data), out=str(args.out), preset=args.preset,
                       steps=args.steps, batch_size=args.batch_size,
                       lr=args.lr if args.lr is not None else default_lr(args.preset), schedule=args.schedule,
-                      min_lr=args.min_lr, warmup=args.warmup, save_every=args.save_every, keep=args.keep,
+                      min_lr=args.min_lr, contact_loss=args.contact_loss, warmup=args.warmup,
+                      save_every=args.save_every, keep=args.keep,
                       eval_every=args.eval_every, stop_at=args.stop_at,
                       val_split=None if args.val_split == "none" else args.val_split, val_items=args.val_items,
                       val_evaluator=args.val_evaluator, workers=args.workers, seed=args.seed,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from handx.cli import options
+
 
 def register(groups: argparse._SubParsersAction) -> None:
     p = groups.add_parser(
@@ -20,7 +22,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("path", type=Path, metavar="PATH", help="store directory, clip file, or directory of clip files")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; 0.0.0.0 exposes PATH to the network)")
+                   help="address to bind (default 127.0.0.1; 0.0.0.0 exposes PATH to the network, and answers then "
+                        "name files relative to PATH, never by their absolute path)")
     p.add_argument("--open", action="store_true", help="open the page in the default web browser")
     p.add_argument("--generate", action="store_true",
                    help="load a diffusion model at start and show the generate panel (one generation at a time); "
@@ -29,7 +32,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--ckpt", metavar="RUN",
                    help="with --generate: the model, a run directory (handx train diffusion) or a built-in "
                         "model's name (handx models lists them)")
-    p.add_argument("--device", default=None,
+    p.add_argument("--device", default=None, type=options.device,
                    help="with --generate: where the model runs, cpu or cuda (default cpu)")
     p.set_defaults(func=_view)
 
