@@ -98,7 +98,10 @@ def _import(args: argparse.Namespace) -> int:
                           progress=not args.no_progress)
     print(f"imported {report.added} clip(s) from {report.items} item(s) into {args.out}"
           f" ({report.existing} already present, {len(report.skipped_windows)} window(s) skipped,"
-          f" {len(report.errors)} error(s))")
+          f" {len(report.errors)} error(s), {len(report.gaps)} gap(s) not bridged)")
+    for gap in report.gaps:
+        print(f"  gap of {gap['seconds']:.2f} s in {gap['file']} ({gap['from_s']:.2f}-{gap['to_s']:.2f} s): "
+              "the recording is split there")
     for error in report.errors:
         print(f"  skipped {': '.join(str(v) for v in error.values() if v)}")
     return 0
@@ -149,23 +152,12 @@ def _filter(args: argparse.Namespace) -> int:
     from handx.features.quality import QualityConfig
     from handx.io.store_ops import filter_store
 
-    if _same_directory(args.store, args.out):
-        raise HandxInputError(args.out, f"is the input store {args.store} itself; filter into another directory "
-                                        "(the input is read while the output is written)")
     config = QualityConfig(max_bone_drift=args.max_bone_drift, tau_hand=args.tau_hand, tau_avg=args.tau_avg,
                            intensity=not args.no_intensity)
     report = filter_store(args.store, args.out, config, progress=not args.no_progress)
     print(f"kept {report.kept} clip(s) ({report.existing} already in {args.out}), dropped {len(report.dropped)}"
           + (f" ({_pairs(report.reason_counts)})" if report.dropped else "") + f"; report in {args.out}/reports/")
     return 0
-
-
-def _same_directory(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one existing directory (through symlinks, ``..`` or relative paths)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist
-        return False
 
 
 def _export(args: argparse.Namespace) -> int:

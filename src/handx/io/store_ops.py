@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from handx.errors import HandxInputError
 from handx.features.contacts import contact_frames, contact_stats
 from handx.features.quality import QualityConfig, quality_stats, stats_record
 from handx.io import lock
@@ -59,10 +60,22 @@ def filter_store(src: str | os.PathLike, dst: str | os.PathLike, config: Quality
 
     Dropped clips are listed with their reasons in the report (also written to ``dst/reports``). Splits of
     ``src`` carry over, restricted to the kept clips. Re-running resumes: clips already in ``dst`` are skipped.
-    The job holds ``dst``'s write lock throughout (:mod:`handx.io.lock`).
+    The job holds ``dst``'s write lock throughout (:mod:`handx.io.lock`); ``dst`` must not be ``src`` itself
+    (by any path, link or relative name), which is read while ``dst`` is written.
     """
+    if _same_directory(src, dst):
+        raise HandxInputError(dst, f"is the input store {os.fspath(src)} itself; filter into another directory "
+                                   "(the input is read while the output is written)")
     with lock.store_lock(dst, command_line()):
         return _filter_store(src, dst, config, batch_size=batch_size, progress=progress)
+
+
+def _same_directory(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` name one existing directory (through symlinks, ``..`` or relative paths)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
 
 
 def _filter_store(src: str | os.PathLike, dst: str | os.PathLike, config: QualityConfig, *, batch_size: int,
