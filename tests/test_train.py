@@ -35,8 +35,8 @@ def eight_clips(tmp_path_factory):
 @pytest.fixture(scope="module")
 def overfit_run(eight_clips, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "overfit"
-    cfg = TrainConfig(data=str(eight_clips), out=str(run), steps=450, batch_size=8, lr=3e-3, warmup=10,
-                      cond_drop=0.0, save_every=450, log_every=50, split=None, ema_decay=0.0)
+    cfg = TrainConfig(data=str(eight_clips), out=str(run), steps=650, batch_size=8, lr=3e-3, warmup=10,
+                      cond_drop=0.0, save_every=650, log_every=50, split=None, ema_decay=0.0)
     train_diffusion(cfg, progress=False, model_config=DiffusionConfig(layers=2, width=128, heads=4, ff=256,
                                                                       dropout=0.0))
     return run
