@@ -19,7 +19,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from handx.assets import DEFAULT_GENERATOR, default_run  # noqa: E402
-from handx.sampling.generate import Generator, Texts3  # noqa: E402
+from handx.motion import Triplet  # noqa: E402
+from handx.sampling.generate import Generator  # noqa: E402
 from handx.synth import generate_clip  # noqa: E402
 
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     generator = Generator.load(default_run("generator"))
     clips = [generate_clip(7, i) for i in range(args.clips)]
-    texts = [Texts3(c.texts["left"][0], c.texts["right"][0], c.texts["two_hands_relation"][0]) for c in clips]
+    texts = [Triplet(c.texts["left"][0], c.texts["right"][0], c.texts["two_hands_relation"][0]) for c in clips]
     generator.generate_batch(texts[:args.batch], batch_size=args.batch)  # warm-up (and the text encoder's load)
     t0 = time.perf_counter()
     out = generator.generate_batch(texts, batch_size=args.batch)

@@ -21,7 +21,8 @@ from handx.assets import resolve_run  # noqa: E402
 from handx.eval.evaluator import Evaluator  # noqa: E402
 from handx.eval.protocol import EvalSettings, evaluate  # noqa: E402
 from handx.eval.submission import load_eval_set  # noqa: E402
-from handx.sampling.generate import Generator, Texts3  # noqa: E402
+from handx.motion import Triplet  # noqa: E402
+from handx.sampling.generate import Generator  # noqa: E402
 
 KEYS = ("r_precision_top3", "fid", "diversity", "contact_f1", "jerk", "bone_drift_pct")
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_set = load_eval_set(str(args.data), split="test", variant=0, limit=args.limit)
     config = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
     batch = int(config["train"]["batch_size"])
-    texts = [Texts3(*t) for t in zip(*eval_set.texts)]
+    texts = [Triplet(*t) for t in zip(*eval_set.texts)]
     done = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     points = list(done.get("points", []))  # a rerun scores only the checkpoints not scored yet
     scored = {p["step"] for p in points}

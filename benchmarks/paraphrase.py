@@ -26,27 +26,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from handx.assets import default_run, resolve_run  # noqa: E402
 from handx.eval.evaluator import Evaluator  # noqa: E402
-from handx.sampling.generate import Generator, Texts3  # noqa: E402
+from handx.motion import Triplet  # noqa: E402
+from handx.sampling.generate import Generator  # noqa: E402
 from handx.synth import generate_clip  # noqa: E402
 
 #: Hand-written descriptions of each interaction (left, right, relation); never used for training.
-PARAPHRASES: dict[str, Texts3] = {
-    "clap": Texts3("The left hand swings over to slap the other hand.",
+PARAPHRASES: dict[str, Triplet] = {
+    "clap": Triplet("The left hand swings over to slap the other hand.",
                    "The right hand swings over to slap the other hand.",
                    "Both palms meet in one clap, then the hands come apart."),
-    "palms_together": Texts3("The left hand goes flat and presses against its partner.",
+    "palms_together": Triplet("The left hand goes flat and presses against its partner.",
                              "The right hand goes flat and presses against its partner.",
                              "The two hands join flat palm against flat palm, as if praying."),
-    "tip_to_tip": Texts3("The left hand reaches a fingertip toward the right hand.",
+    "tip_to_tip": Triplet("The left hand reaches a fingertip toward the right hand.",
                          "The right hand reaches a fingertip toward the left hand.",
                          "A fingertip of one hand is brought against a fingertip of the other."),
-    "tip_to_palm": Texts3("The left hand holds its palm open and waits.",
+    "tip_to_palm": Triplet("The left hand holds its palm open and waits.",
                           "The right hand aims a finger at the open left palm.",
                           "A right fingertip lands on the middle of the left palm."),
-    "mirrored": Texts3("The left hand copies every gesture of the right one.",
+    "mirrored": Triplet("The left hand copies every gesture of the right one.",
                        "The right hand copies every gesture of the left one.",
                        "The hands perform identical gestures as reflections of one another."),
-    "hold_and_act": Texts3("The left hand stays frozen in place.",
+    "hold_and_act": Triplet("The left hand stays frozen in place.",
                            "The right hand keeps working its fingers.",
                            "One hand is motionless while the other keeps gesturing."),
 }
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, kind in enumerate(kinds):
         clips = [generate_clip(HELD_OUT_SEED, k * 1000 + i, kind=kind) for i in range(args.samples)]
         real[kind] = np.stack([c.motion for c in clips]).astype(np.float32)
-        corpus_texts[kind] = [Texts3(c.texts["left"][0], c.texts["right"][0], c.texts["two_hands_relation"][0])
+        corpus_texts[kind] = [Triplet(c.texts["left"][0], c.texts["right"][0], c.texts["two_hands_relation"][0])
                               for c in clips]
     centroids = np.stack([evaluator.embed_motion(real[kind]).mean(axis=0) for kind in kinds])  # (K, D)
 

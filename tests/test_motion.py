@@ -116,3 +116,16 @@ def test_smooth_time_agrees_with_scipy_and_keeps_constant_and_linear_motion():
     np.testing.assert_array_equal(smooth_time(clips, 0), clips)
     with pytest.raises(ValueError, match="sigma"):
         smooth_time(clips, -1)
+
+
+def test_one_triplet_type_orders_its_texts_as_the_branches():
+    from handx.motion import BRANCHES, Texts, Triplet
+
+    triplet = Triplet("left text", "right text", "relation text")
+    assert tuple(triplet) == ("left text", "right text", "relation text")
+    assert list(triplet.to_json()) == list(BRANCHES)
+    assert Triplet.from_json(triplet.to_json()) == triplet
+    texts = Texts(("a0", "a1"), ("b0", "b1"), ("c0", "c1"))
+    assert texts.triplet(1) == Triplet("a1", "b1", "c1")
+    assert Texts.from_json(texts.to_json()) == texts
+    assert list(texts.to_json()) == list(BRANCHES)

@@ -18,7 +18,8 @@ from handx.cli.main import main
 from handx.errors import HandxInputError
 from handx.models.diffusion import DiffusionConfig
 from handx.models.evaluator import EvaluatorConfig
-from handx.sampling.generate import Generator, Texts3
+from handx.motion import Triplet
+from handx.sampling.generate import Generator
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint
 
 CUSTOM_CONFIG = """
@@ -115,7 +116,7 @@ def test_non_finite_samples_are_refused_not_saved(run, capsys):
     generator = Generator.load(run)
     generator.model.output_proj.weight.data.fill_(1e38)
     with pytest.raises(HandxInputError, match="NaN or infinite motion"):
-        generator.generate_batch([Texts3("a fist", "waves", "apart")], steps=2)
+        generator.generate_batch([Triplet("a fist", "waves", "apart")], steps=2)
     save_file({k: v.contiguous() for k, v in generator.model.state_dict().items()}, _weights(run))
     out = run.parent / "o.npz"
     code = main(["generate", "--ckpt", str(run), "--left", "a fist", "--right", "waves", "--relation", "apart",

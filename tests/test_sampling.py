@@ -430,10 +430,11 @@ def test_generated_hands_keep_their_bone_lengths(tiny_run):
     import numpy as np
 
     from handx.kinematics import hand_lengths_for_size
-    from handx.sampling.generate import GenerateRequest, Generator, Texts3
+    from handx.motion import Triplet
+    from handx.sampling.generate import GenerateRequest, Generator
 
     generator = Generator.load(tiny_run / "run")
-    texts = (Texts3("the left hand waves", "the right hand makes a fist", "the hands stay apart"),)
+    texts = (Triplet("the left hand waves", "the right hand makes a fist", "the hands stay apart"),)
     raw = generator.generate(GenerateRequest(texts=texts, num=3, steps=8, projection="none")).joints
     assert np.ptp(_bone_lengths(raw), axis=1).max() > 1e-3  # the raw samples drift
     for projection in ("end", "x0"):
@@ -455,12 +456,13 @@ def test_conditioned_generation_keeps_constraints_exactly_on_valid_hands(tiny_ru
 
     from handx.io.store import Store
     from handx.kinematics import median_bone_lengths
-    from handx.sampling.generate import Condition, GenerateRequest, Generator, Texts3
+    from handx.motion import Triplet
+    from handx.sampling.generate import Condition, GenerateRequest, Generator
 
     generator = Generator.load(tiny_run / "run")
     clip = np.asarray(Store(tiny_run / "store").motion(1))  # (60, 2, 21, 3) float32
     own = median_bone_lengths(clip.astype(np.float64))  # (2, 20): the condition's skeleton
-    texts = (Texts3("a", "b", "c"),)
+    texts = (Triplet("a", "b", "c"),)
     for projection in ("end", "x0"):
         given = generator.generate(GenerateRequest(texts=texts, num=2, steps=8, projection=projection,
                                                    condition=Condition("left-hand", clip))).joints

@@ -17,7 +17,8 @@ from handx.cli.main import main
 from handx.io.store import Store
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
 from handx.models.representation import FeatureStats
-from handx.sampling.generate import Condition, GenerateRequest, Generator, Texts3
+from handx.motion import Triplet
+from handx.sampling.generate import Condition, GenerateRequest, Generator
 from handx.synth.corpus import write_synthetic
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config
 from handx.train.data import TextMotionData
@@ -70,7 +71,7 @@ def test_samples_are_closest_to_the_training_clip_of_their_own_texts(eight_clips
     motions = np.stack([store.motion(i) for i in range(len(store))])  # (8, 60, 2, 21, 3)
     hits = 0
     for i, record in enumerate(store.records):
-        texts = Texts3(record.texts["left"][0], record.texts["right"][0], record.texts["two_hands_relation"][0])
+        texts = Triplet(record.texts["left"][0], record.texts["right"][0], record.texts["two_hands_relation"][0])
         sample = generator.generate(GenerateRequest(texts=(texts,), steps=20, guidance=1.0, seed=i)).joints[0]
         errors = np.linalg.norm(motions - sample, axis=-1).mean(axis=(1, 2, 3))  # MPJPE to each training clip
         hits += int(np.argmin(errors) == i)
@@ -80,7 +81,7 @@ def test_samples_are_closest_to_the_training_clip_of_their_own_texts(eight_clips
 def test_generate_batch_agrees_with_generate_and_keeps_each_text(eight_clips, overfit_run):
     store = Store(eight_clips)
     generator = Generator.load(overfit_run, ema=False)
-    triplets = [Texts3(r.texts["left"][0], r.texts["right"][0], r.texts["two_hands_relation"][0])
+    triplets = [Triplet(r.texts["left"][0], r.texts["right"][0], r.texts["two_hands_relation"][0])
                 for r in store.records]
     same = generator.generate_batch([triplets[0]] * 3, steps=10, guidance=1.0, seed=5)
     request = GenerateRequest(texts=(triplets[0],), num=3, steps=10, guidance=1.0, seed=5)
@@ -99,7 +100,7 @@ def test_conditioning_modes_reproduce_hard_constraints(eight_clips, overfit_run)
     store = Store(eight_clips)
     generator = Generator.load(overfit_run)
     clip = np.asarray(store.motion(3))
-    texts = (Texts3("a", "b", "c"),)
+    texts = (Triplet("a", "b", "c"),)
     left = generator.generate(GenerateRequest(texts=texts, num=2, steps=8, condition=Condition("left-hand", clip)))
     np.testing.assert_allclose(left.joints[:, :, 0], np.broadcast_to(clip[:, 0], left.joints[:, :, 0].shape),
                                atol=1e-5)
@@ -116,7 +117,7 @@ def test_conditioning_modes_reproduce_hard_constraints(eight_clips, overfit_run)
 def test_long_take_has_the_requested_length_and_no_seam_jump(eight_clips, overfit_run):
     store = Store(eight_clips)
     generator = Generator.load(overfit_run)
-    texts = tuple(Texts3(r.texts["left"][0], r.texts["right"][0], r.texts["two_hands_relation"][0])
+    texts = tuple(Triplet(r.texts["left"][0], r.texts["right"][0], r.texts["two_hands_relation"][0])
                   for r in store.records[:2])
     take = generator.generate(GenerateRequest(texts=texts, sampler="ddpm", steps=100, length=130)).joints[0]
     assert take.shape == (130, 2, 21, 3) and np.isfinite(take).all()

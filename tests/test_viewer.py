@@ -23,7 +23,8 @@ from handx.features.codes import motion_codes
 from handx.io.sources import BRANCHES
 from handx.io.store import Store
 from handx.models.diffusion import DiffusionConfig
-from handx.sampling.generate import MODES, Condition, GenerateRequest, Texts3
+from handx.motion import Triplet
+from handx.sampling.generate import MODES, Condition, GenerateRequest
 from handx.skeleton import BONES, JOINT_NAMES
 from handx.synth.corpus import write_synthetic
 from handx.train.loop import TrainConfig, train_diffusion
@@ -485,7 +486,7 @@ def test_generate_returns_one_window_made_by_the_loaded_run(gen_server):
     assert answer["seconds"] > 0 and answer["settings"]["steps"] == 5
     # What the library makes for the same request; the same request again is the same motion, another seed is not.
     direct = gen_server.generator.generator.generate(GenerateRequest(
-        texts=(Texts3(TEXTS["left"], TEXTS["right"], TEXTS["relation"]),), steps=5, seed=3)).joints[0]
+        texts=(Triplet(TEXTS["left"], TEXTS["right"], TEXTS["relation"]),), steps=5, seed=3)).joints[0]
     np.testing.assert_array_equal(joints, direct)
     np.testing.assert_array_equal(generated_joints(gen_server, {"texts": TEXTS, "seed": 3, "steps": 5})[1], joints)
     assert not np.allclose(generated_joints(gen_server, {"texts": TEXTS, "seed": 4, "steps": 5})[1], joints)

@@ -38,6 +38,33 @@ class Provenance:
             raise ValueError(f"Provenance.space must be 'metric' or 'image', got {self.space!r}")
 
 
+#: The three texts of a clip, in the order every model and file uses: the store's record keys (reference §1.3).
+BRANCHES: tuple[str, str, str] = ("left", "right", "two_hands_relation")
+
+
+@dataclasses.dataclass(frozen=True)
+class Triplet:
+    """One description triplet: what the left hand does, what the right hand does, how the hands relate.
+
+    Iterating gives the three texts in :data:`BRANCHES` order.
+    """
+
+    left: str
+    right: str
+    relation: str
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.left, self.right, self.relation))
+
+    def to_json(self) -> dict[str, str]:
+        """The triplet under the store's keys (:data:`BRANCHES`)."""
+        return dict(zip(BRANCHES, self))
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Triplet":
+        return cls(*(str(data[key]) for key in BRANCHES))
+
+
 @dataclasses.dataclass(frozen=True)
 class Texts:
     """Three lists of equal length: descriptions of the left hand, the right hand and their relation."""
@@ -55,14 +82,16 @@ class Texts:
             )
 
     def to_json(self) -> dict[str, list[str]]:
-        return {"left": list(self.left), "right": list(self.right), "two_hands_relation": list(self.two_hands_relation)}
+        return {key: list(getattr(self, key)) for key in BRANCHES}
 
     @classmethod
     def from_json(cls, data: dict | None) -> "Texts":
         data = data or {}
-        return cls(
-            tuple(data.get("left", ())), tuple(data.get("right", ())), tuple(data.get("two_hands_relation", ()))
-        )
+        return cls(*(tuple(data.get(key, ())) for key in BRANCHES))
+
+    def triplet(self, variant: int = 0) -> Triplet:
+        """Variant ``variant`` of the three texts."""
+        return Triplet(self.left[variant], self.right[variant], self.two_hands_relation[variant])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,9 +13,11 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from handx.motion import BRANCHES
+
 NUM_VARIANTS = 5
 MAX_TEXT_CHARS = 2000
-TEXT_KEYS = ("left", "right", "two_hands_relation")
+TEXT_KEYS = BRANCHES  # a description's keys are the store's
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from handx.eval.submission import EvalSet, save_generated
 from handx.io.atomic import write_json, write_npy
-from handx.sampling.generate import Generator, Texts3
+from handx.motion import Triplet
+from handx.sampling.generate import Generator
 
 
 def generate_for_eval(generator: Generator, eval_set: EvalSet, out: str | os.PathLike, *, groups: int = 4,
@@ -39,7 +40,7 @@ def generate_for_eval(generator: Generator, eval_set: EvalSet, out: str | os.Pat
         shutil.rmtree(parts)  # made with other settings: start over
     parts.mkdir(parents=True, exist_ok=True)
     write_json(stamp, settings)
-    triplets = [Texts3(*t) for t in zip(*eval_set.texts)]
+    triplets = [Triplet(*t) for t in zip(*eval_set.texts)]
     done = []
     for g in tqdm(range(groups), desc="generate groups", unit="group", disable=not progress):
         path = parts / f"group-{g:03d}.npy"

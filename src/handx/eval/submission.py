@@ -36,11 +36,10 @@ from handx.io.atomic import atomic_open
 from handx.io.handx_npz import read_handx_npz
 from handx.io.sources import read_npz_arrays
 from handx.io.store import Store
-from handx.motion import WINDOW
+from handx.motion import BRANCHES, WINDOW
 
 log = logging.getLogger(__name__)
 
-BRANCHES = ("left", "right", "two_hands_relation")
 
 
 @dataclasses.dataclass(frozen=True)

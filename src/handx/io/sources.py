@@ -32,9 +32,8 @@ from handx.errors import HandxInputError
 from handx.io.handx_npz import float32_clip
 from handx.io.safe_pickle import MAX_ARRAY_BYTES, MAX_NPZ_BYTES, PICKLED, iter_npz_members, read_npy
 from handx.io.store import Store
-from handx.motion import Texts
+from handx.motion import BRANCHES, Texts
 
-BRANCHES = ("left", "right", "two_hands_relation")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,10 +42,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from handx.motion import BRANCHES
 from handx.models.limits import check_parameter_count, check_size_field
 from handx.models.representation import NUM_FEATURES
 
-BRANCHES: tuple[str, str, str] = ("left", "right", "two_hands_relation")
 NUM_BRANCHES = len(BRANCHES)
 INIT_STD = 0.02
 

@@ -48,9 +48,10 @@ import torch
 from torch import Tensor, nn
 
 from handx.models.diffusion import sinusoidal
+from handx.motion import BRANCHES
 from handx.models.limits import check_parameter_count, check_size_field
 
-NUM_BRANCHES = 3  # left, right, two-hands relation: the order of handx.train.data.BRANCHES
+NUM_BRANCHES = len(BRANCHES)  # left, right, two-hands relation
 GROUP_ROWS = 32  # texts encoded together; rows are grouped by length so that little padding is computed
 
 

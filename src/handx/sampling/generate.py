@@ -34,7 +34,7 @@ from handx.errors import HandxInputError
 from handx.kinematics import hand_lengths_for_size, median_bone_lengths, project_to_skeleton, skeleton_lengths
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
 from handx.models.representation import FEATURES_PER_JOINT, FeatureStats, decode, encode
-from handx.motion import smooth_time, validate_clip
+from handx.motion import Triplet, smooth_time, validate_clip
 from handx.sampling import modes
 from handx.sampling.ddim import DDIMScheduler
 from handx.sampling.ddpm import DDPMScheduler
@@ -51,15 +51,6 @@ PROJECTIONS = ("end", "x0", "none")
 DEFAULT_PROJECTION = "end"
 #: Gaussian low-pass of generated joints along time, σ in frames (0: off), before constraints and projection.
 DEFAULT_SMOOTHING = 1.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Texts3:
-    """One description triplet."""
-
-    left: str
-    right: str
-    relation: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +88,7 @@ class GenerateRequest:
     condition clip's, so ``hand_size`` cannot be given with one.
     """
 
-    texts: tuple[Texts3, ...]
+    texts: tuple[Triplet, ...]
     num: int = 1
     sampler: str = "ddim"
     steps: int = 50
@@ -196,10 +187,10 @@ class Generator:
         generator.source = os.fspath(run)
         return generator
 
-    def _text(self, triplet: Texts3, num: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _text(self, triplet: Triplet, num: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self._texts([triplet] * num)
 
-    def _texts(self, batch: Sequence[Texts3]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _texts(self, batch: Sequence[Triplet]) -> tuple[torch.Tensor, torch.Tensor]:
         """One triplet per row → tokens ``(3, B, L, D)`` and mask ``(3, B, L)``."""
         branches = [[getattr(t, key) for t in batch] for key in ("left", "right", "relation")]
         tokens, mask = encode_branches(self.encoder, branches, self.device)
@@ -292,7 +283,7 @@ class Generator:
             joints = project_to_skeleton(joints, lengths, fixed=fixed)
         return np.asarray(joints, dtype=np.float32)
 
-    def generate_batch(self, texts: Sequence[Texts3], *, sampler: str = "ddim", steps: int = 50,
+    def generate_batch(self, texts: Sequence[Triplet], *, sampler: str = "ddim", steps: int = 50,
                        guidance: float = 2.5, seed: int = 0, batch_size: int = 64, progress: bool = False,
                        projection: str = DEFAULT_PROJECTION, hand_size: float | None = None,
                        smoothing: float = DEFAULT_SMOOTHING) -> np.ndarray:
@@ -375,7 +366,7 @@ def save_npz(path: str | os.PathLike, generated: Generated, *, extra: dict[str, 
                  settings=np.array(json.dumps({**generated.settings(), **(extra or {})})))
 
 
-def triplets(left: Sequence[str], right: Sequence[str], relation: Sequence[str]) -> tuple[Texts3, ...]:
+def triplets(left: Sequence[str], right: Sequence[str], relation: Sequence[str]) -> tuple[Triplet, ...]:
     if not (len(left) == len(right) == len(relation)):
         raise ValueError("give as many --left as --right and --relation texts (one triplet per segment)")
-    return tuple(Texts3(a, b, c) for a, b, c in zip(left, right, relation))
+    return tuple(Triplet(a, b, c) for a, b, c in zip(left, right, relation))

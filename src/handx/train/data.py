@@ -31,11 +31,11 @@ from tqdm.auto import tqdm
 from handx.errors import HandxInputError
 from handx.io.atomic import write_json
 from handx.io.store import Store
+from handx.motion import BRANCHES
 from handx.models.representation import NUM_FEATURES, FeatureStats, encode
 from handx.text.encoder import TextEncoder
 from handx.text.feature_file import TextFeatureFile, feature_dir
 
-BRANCHES = ("left", "right", "two_hands_relation")
 MOTION_FEATURES = "motion-joints168"
 
 

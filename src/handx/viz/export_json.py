@@ -29,7 +29,7 @@ from handx.errors import HandxInputError
 from handx.features.codes import motion_codes
 from handx.io.atomic import atomic_open
 from handx.io.sources import Clip
-from handx.motion import FPS, Texts, validate_clip
+from handx.motion import BRANCHES, FPS, Texts, validate_clip
 
 FORMAT = "handx-clip"
 VERSION = 1
@@ -116,7 +116,7 @@ def read_clip_json(path: str | os.PathLike) -> ClipJson:
     texts = data.get("texts") or {}
     if not isinstance(texts, dict) or not all(
             isinstance(texts.get(b, []), list) and all(isinstance(t, str) for t in texts.get(b, []))
-            for b in ("left", "right", "two_hands_relation")):
+            for b in BRANCHES):
         raise HandxInputError(path_str, "texts must map left, right and two_hands_relation to lists of strings",
                               "texts")
     try:

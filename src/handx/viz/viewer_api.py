@@ -581,7 +581,8 @@ class ViewerGenerator:
     def generate(self, ask: GenerateAsk) -> dict[str, Any]:
         """Run ``ask``: the generated motion (base64 float32 ``(T, 2, 21, 3)`` metres, as in a clip payload), the
         seconds it took, and what was asked. Raises :class:`GeneratorBusyError` if a generation is running."""
-        from handx.sampling.generate import Condition, GenerateRequest, Texts3
+        from handx.motion import Triplet
+        from handx.sampling.generate import Condition, GenerateRequest
 
         if not self._lock.acquire(blocking=False):
             raise GeneratorBusyError("a generation is running already; try again when it has finished")
@@ -590,7 +591,7 @@ class ViewerGenerator:
             if ask.mode != TEXT_MODE:
                 motion = self.catalog.motion(ask.clip)  # (T, 2, 21, 3)
                 condition = Condition(ask.mode, motion, frames=self.keyframes if ask.mode == "keyframes" else ())
-            request = GenerateRequest(texts=(Texts3(ask.left, ask.right, ask.relation),), num=1, steps=ask.steps,
+            request = GenerateRequest(texts=(Triplet(ask.left, ask.right, ask.relation),), num=1, steps=ask.steps,
                                       guidance=ask.guidance, seed=ask.seed, condition=condition)
             start = time.perf_counter()
             result = self.generator.generate(request)
