@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from handx.models.representation import encode
+from handx.representations.joints168 import encode
 from handx.text import encode_branches, load_text_encoder
 from handx.text.feature_file import TextFeatureFile, feature_dir
 from handx.train.data import TextMotionData, motion_feature_file, step_loader

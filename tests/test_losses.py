@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from handx.features.signals import intra_tip_distances as numpy_intra_tip_distances
-from handx.models.representation import FeatureStats, encode
+from handx.representations.joints168 import encode
+from handx.representations.stats import FeatureStats
 from handx.synth.corpus import write_synthetic
 from handx.io.store import Store
 from handx.train.losses import LossWeights, contact_loss, diffusion_loss

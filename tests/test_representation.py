@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from handx.features.signals import FLEXION_KEYS, flexion, local_coordinates
-from handx.models.representation import (
+from handx.representations.joints168 import (
     NUM_FEATURES,
-    FeatureStats,
     clip_centre,
     decode,
     encode,
     scalar_bend,
     wrap_angle,
 )
+from handx.representations.stats import FeatureStats
 from handx.skeleton import CHAIN_ARRAY, CHAINS, JOINT_INDEX, LEFT, RIGHT, TIP_INDICES, WRIST, mirror
 from handx.synth import generate_clip
 

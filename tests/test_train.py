@@ -16,8 +16,8 @@ import torch
 from handx.cli.main import main
 from handx.io.store import Store
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
-from handx.models.representation import FeatureStats
 from handx.motion import Triplet
+from handx.representations.stats import FeatureStats
 from handx.sampling.generate import Condition, GenerateRequest, Generator
 from handx.synth.corpus import write_synthetic
 from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config

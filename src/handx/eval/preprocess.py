@@ -16,7 +16,7 @@ The reference trains its evaluator with one preprocessing and evaluates with ano
 2. **flatten** each frame, hand-major, to 126 values (``(2, 21, 3)`` → ``hand·63 + joint·3 + axis``);
 3. **normalise** with per-feature mean and population std over every frame of the training clips. A feature whose
    std is below 1e-4 m (0.1 mm: the centring wrist, which is exactly zero at frame 0 or at every frame) is left
-   unscaled (std 1), the rule of :class:`handx.models.representation.FeatureStats`, so constant features map to 0
+   unscaled (std 1), the rule of :class:`handx.representations.stats.FeatureStats`, so constant features map to 0
    instead of blowing up.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from handx.models.representation import FeatureStats
+from handx.representations.stats import FeatureStats
 from handx.skeleton import NUM_HANDS, NUM_JOINTS, RIGHT, WRIST
 
 CENTRINGS = ("clip", "frame")

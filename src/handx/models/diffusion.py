@@ -1,6 +1,6 @@
 """The treble-residual transformer denoiser of HandX's diffusion model (reference §4.2, §4.3).
 
-The network predicts x₀ from a noisy feature sequence x_t ``(B, T, 168)`` (:mod:`handx.models.representation`),
+The network predicts x₀ from a noisy feature sequence x_t ``(B, T, 168)`` (:mod:`handx.representations.joints168`),
 the timestep t and three texts: left hand, right hand and two-hands relation. For each text branch b:
 
     tgt_b = [time token, CLS_b, m_1 … m_T] + PE        (T + 2 tokens, m = Linear(168 → d)(x_t))
@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from handx.motion import BRANCHES
 from handx.models.limits import check_parameter_count, check_size_field
-from handx.models.representation import NUM_FEATURES
+from handx.representations.joints168 import NUM_FEATURES
 
 NUM_BRANCHES = len(BRANCHES)
 INIT_STD = 0.02

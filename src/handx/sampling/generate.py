@@ -33,8 +33,9 @@ from tqdm.auto import tqdm
 from handx.errors import HandxInputError
 from handx.kinematics import hand_lengths_for_size, median_bone_lengths, project_to_skeleton, skeleton_lengths
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
-from handx.models.representation import FEATURES_PER_JOINT, FeatureStats, decode, encode
 from handx.motion import Triplet, smooth_time, validate_clip
+from handx.representations.joints168 import FEATURES_PER_JOINT, decode, encode
+from handx.representations.stats import FeatureStats
 from handx.sampling import modes
 from handx.sampling.ddim import DDIMScheduler
 from handx.sampling.ddpm import DDPMScheduler

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from handx.models.representation import FEATURES_PER_JOINT, NUM_FEATURES
+from handx.representations.joints168 import FEATURES_PER_JOINT, NUM_FEATURES
 from handx.sampling.schedule import Scheduler, randn
 from handx.skeleton import NUM_HANDS, NUM_JOINTS
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from handx.models.representation import NUM_FEATURES
+from handx.representations.joints168 import NUM_FEATURES
 from handx.sampling.inpaint import CORE, RAMP, Inpainting, region_mask
 from handx.skeleton import HAND_NAMES, NUM_JOINTS, WRIST
 

@@ -9,7 +9,7 @@ The fast path (:meth:`TextMotionData.prepare`) computes everything a step needs 
 store, and a step only gathers rows by index:
 
 * motion features per (store, representation): ``<store>/features/motion-joints168.npy`` float32
-  ``(N, T, 168)`` (:func:`handx.models.representation.encode`, before normalisation), memory-mapped;
+  ``(N, T, 168)`` (:func:`handx.representations.joints168.encode`, before normalisation), memory-mapped;
 * token features per (store, text encoder): :class:`handx.text.feature_file.TextFeatureFile`, memory-mapped.
 
 Without ``prepare`` (small stores, tests, the evaluator's GloVe side) batches are computed from the clips and
@@ -32,7 +32,8 @@ from handx.errors import HandxInputError
 from handx.io.atomic import write_json
 from handx.io.store import Store
 from handx.motion import BRANCHES
-from handx.models.representation import NUM_FEATURES, FeatureStats, encode
+from handx.representations.joints168 import NUM_FEATURES, encode
+from handx.representations.stats import FeatureStats
 from handx.text.encoder import TextEncoder
 from handx.text.feature_file import TextFeatureFile, feature_dir
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from handx.kinematics import skeleton_from_clips
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
-from handx.models.representation import FeatureStats
+from handx.representations.stats import FeatureStats
 from handx.sampling.schedule import cosine_betas
 from handx.errors import HandxInputError
 from handx.text import TextEncoder, load_text_encoder
@@ -362,7 +362,7 @@ def _validation(cfg: TrainConfig, data: TextMotionData, stats: FeatureStats, enc
         scores = {"val_loss": evaluate_loss(model, x0.to(device), tokens.to(device), mask.to(device))}
         if evaluator is not None:
             from handx.eval.metrics import r_precision
-            from handx.models.representation import decode
+            from handx.representations.joints168 import decode
             from handx.sampling.ddim import DDIMScheduler
             from handx.sampling.loop import sample
 

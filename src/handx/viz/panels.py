@@ -115,7 +115,7 @@ def generation_panels(joints: np.ndarray, texts: Sequence[tuple[str, str, str]],
 
 def constrained_joints(feature_mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Joints whose inpainting weight exceeds ``threshold`` on any feature: an inpainting mask ``(T, 168)`` of the
-    diffusion features (42 joints × 4, :mod:`handx.models.representation`) → ``(T, 2, 21)`` bool."""
+    diffusion features (42 joints × 4, :mod:`handx.representations.joints168`) → ``(T, 2, 21)`` bool."""
     mask = np.asarray(feature_mask)
     t = mask.shape[0]
     return (mask.reshape(t, NUM_HANDS, NUM_JOINTS, -1) > threshold).any(axis=-1)  # (T, 2, 21)
