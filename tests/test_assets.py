@@ -100,7 +100,7 @@ def test_int8_packing_round_trips_within_half_a_step_and_loads_like_the_run(tmp_
     import torch
 
     from handx.assets import package_run
-    from handx.train.checkpoint import QUANT_PREFIX, dequantize, load_checkpoint, quantize_int8
+    from handx.runs import QUANT_PREFIX, dequantize, load_checkpoint, quantize_int8
 
     torch.manual_seed(0)
     weights = {"w": torch.randn(64, 128), "conv": torch.randn(8, 4, 300), "b": torch.randn(64),

@@ -22,7 +22,7 @@ from handx.eval.preprocess import Preprocess, centre
 from handx.io.store import Store
 from handx.models.evaluator import TMR, EvaluatorConfig
 from handx.synth.corpus import write_synthetic
-from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config
+from handx.runs import latest_checkpoint, load_checkpoint, read_config
 from handx.train.evaluator import (
     EvaluatorLossWeights,
     EvaluatorTrainConfig,

@@ -20,7 +20,7 @@ from handx.models.diffusion import DiffusionConfig
 from handx.models.evaluator import EvaluatorConfig
 from handx.motion import Triplet
 from handx.sampling.generate import Generator
-from handx.train.checkpoint import latest_checkpoint, load_checkpoint
+from handx.runs import latest_checkpoint, load_checkpoint
 
 CUSTOM_CONFIG = """
 import pathlib

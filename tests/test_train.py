@@ -20,7 +20,7 @@ from handx.motion import Triplet
 from handx.representations.stats import FeatureStats
 from handx.sampling.generate import Condition, GenerateRequest, Generator
 from handx.synth.corpus import write_synthetic
-from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config
+from handx.runs import latest_checkpoint, load_checkpoint, read_config
 from handx.train.data import TextMotionData
 from handx.text import encode_branches
 from handx.train.loop import TrainConfig, evaluate_loss, train_diffusion

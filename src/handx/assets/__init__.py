@@ -94,7 +94,7 @@ def package_run(run: str | os.PathLike, dest: str | os.PathLike, manifest: dict[
                 checkpoint: str | os.PathLike | None = None, weights: str = "float16") -> Path:
     """Copy a trained run into a built-in model folder ``dest``: its config, the EMA weights of ``checkpoint``
     (default: ``RUN/best`` when the run kept one, else the newest) as ``weights`` (``float32``, ``float16``, or
-    ``int8``: row-wise int8 matrices with float16 scales, :func:`handx.train.checkpoint.quantize_int8`, a quarter
+    ``int8``: row-wise int8 matrices with float16 scales, :func:`handx.runs.quantize_int8`, a quarter
     of float32; loading dequantises), and ``manifest`` (written as ``model.json``; needs ``name`` and
     ``kind``). The optimiser state is left behind."""
     import shutil
@@ -102,7 +102,7 @@ def package_run(run: str | os.PathLike, dest: str | os.PathLike, manifest: dict[
     from safetensors.torch import load_file, save_file
 
     from handx.io.atomic import write_json
-    from handx.train.checkpoint import latest_checkpoint, quantize_int8, read_config
+    from handx.runs import latest_checkpoint, quantize_int8, read_config
 
     run, dest = Path(run), Path(dest)
     for key in ("name", "kind"):

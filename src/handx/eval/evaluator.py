@@ -23,7 +23,7 @@ from handx.eval.preprocess import Preprocess
 from handx.models.evaluator import TMR, EvaluatorConfig
 from handx.text import TextEncoder, load_text_encoder
 from handx.text.encoder import check_texts
-from handx.train.checkpoint import CONFIG, latest_checkpoint, load_checkpoint, read_config
+from handx.runs import CONFIG, load_checkpoint, open_run
 from handx.text import encode_branches
 
 
@@ -58,32 +58,19 @@ class Evaluator:
         """The evaluator of ``run`` from its newest checkpoint, or ``checkpoint`` (a checkpoint directory, or its
         name under ``run/checkpoints``, e.g. ``step-00005000``). ``text_encoder`` replaces the recorded one (it must
         give features of the same name and width)."""
-        run = Path(run)
-        saved = read_config(run)
-        if saved.get("kind") != "evaluator":
-            raise HandxInputError(run / CONFIG, f"this run trains a {saved.get('kind')!r} model, not an evaluator "
-                                                "(train one with: handx train evaluator)")
-        for key in ("model", "preprocess", "text_encoder"):
-            if key not in saved:
-                raise HandxInputError(run / CONFIG, f"evaluator config has no {key!r} entry")
-        if checkpoint is None:
-            path = latest_checkpoint(run)
-            if path is None:
-                raise HandxInputError(run, "no checkpoint yet (the run has not saved one; train it further)")
-        else:
-            path = Path(checkpoint)
-            if not path.is_dir() and (run / "checkpoints" / path).is_dir():
-                path = run / "checkpoints" / path
-            if not path.is_dir():
-                raise HandxInputError(path, "checkpoint directory not found")
+        opened = open_run(run, kind="evaluator")
+        run, saved = opened.path, opened.config
+        if "preprocess" not in saved.extra:
+            raise HandxInputError(run / CONFIG, "evaluator config has no 'preprocess' entry")
+        path = opened.checkpoint(checkpoint)
         try:
-            config = EvaluatorConfig.from_json(saved["model"])
-            preprocess = Preprocess.from_json(saved["preprocess"])
+            config = EvaluatorConfig.from_json(saved.model)
+            preprocess = Preprocess.from_json(saved.extra["preprocess"])
         except (TypeError, ValueError) as exc:
             raise HandxInputError(run / CONFIG, f"invalid evaluator config ({exc})") from exc
-        spec = saved["text_encoder"]
+        spec = saved.text_encoder
         encoder = text_encoder or load_text_encoder(spec)
-        expected = saved.get("text_encoder_name")
+        expected = saved.extra.get("text_encoder_name")
         if expected is not None and encoder.name != expected:
             raise HandxInputError(run / CONFIG, f"trained with text features {expected!r}, given {encoder.name!r}")
         ckpt = load_checkpoint(path, optimizer=False)

@@ -36,14 +36,15 @@ from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
 from handx.motion import Triplet, smooth_time, validate_clip
 from handx.representations.joints168 import FEATURES_PER_JOINT, decode, encode
 from handx.representations.stats import FeatureStats
+from handx.runs import CONFIG, load_checkpoint, open_run
 from handx.sampling import modes
 from handx.sampling.ddim import DDIMScheduler
 from handx.sampling.ddpm import DDPMScheduler
 from handx.sampling.inpaint import Inpainting
 from handx.sampling.loop import sample, sample_long
+from handx.sampling.schedule import NoiseSchedule
 from handx.skeleton import NUM_HANDS, NUM_JOINTS
 from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
-from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config
 
 MODES = ("left-hand", "right-hand", "wrists", "inbetween", "keyframes")
 #: Where generated joints are projected onto the fixed skeleton (module docstring): once at the end, also on
@@ -149,8 +150,10 @@ class Generator:
     """
 
     def __init__(self, model: TrebleDenoiser, config: DiffusionConfig, stats: FeatureStats, encoder: TextEncoder,
-                 device: torch.device, skeleton: np.ndarray | None = None):
+                 device: torch.device, skeleton: np.ndarray | None = None, *,
+                 schedule: NoiseSchedule | None = None):
         self.model = model.eval()
+        self.schedule = schedule or NoiseSchedule.cosine()  # the run's (Generator.load), else the reference's
         self.config = config
         self.stats = stats
         self.encoder = CachedTextEncoder(encoder)
@@ -161,31 +164,25 @@ class Generator:
     @classmethod
     def load(cls, run: str | os.PathLike, *, checkpoint: str | os.PathLike | None = None, ema: bool = True,
              device: str = "cpu", text_encoder: TextEncoder | None = None) -> "Generator":
-        saved = read_config(run)
-        if saved.get("kind") != "diffusion":
-            raise HandxInputError(run, f"not a diffusion run (kind {saved.get('kind')!r})")
-        path = Path(checkpoint) if checkpoint else latest_checkpoint(run)
-        if path is None:
-            raise HandxInputError(run, "no checkpoint yet (train first: handx train diffusion)")
+        opened = open_run(run, kind="diffusion")
+        saved, config_file = opened.config, opened.path / CONFIG
+        path = opened.checkpoint(checkpoint)
         try:
-            config = DiffusionConfig.from_json(saved["model"])
-            stats = FeatureStats.from_json(saved["stats"])
+            config = DiffusionConfig.from_json(saved.model)
+            stats = FeatureStats.from_json(saved.stats)
+            skeleton = skeleton_lengths(saved.extra.get("skeleton"))
         except (KeyError, TypeError, ValueError) as exc:  # checked before anything is allocated
-            raise HandxInputError(Path(run) / "config.json", f"invalid diffusion run config ({exc})") from None
+            raise HandxInputError(config_file, f"invalid diffusion run config ({exc})") from None
         model = TrebleDenoiser(config)
         ckpt = load_checkpoint(path, optimizer=False)
         model.load_state_dict(ckpt.ema if ema else ckpt.model)
-        encoder = text_encoder or load_text_encoder(saved.get("text_encoder", "minilm"), device=device)
+        encoder = text_encoder or load_text_encoder(saved.text_encoder, device=device)
         if encoder.dim != config.text_dim:
-            raise HandxInputError(run, f"text encoder gives {encoder.dim}-d features, the model expects "
-                                       f"{config.text_dim}")
-        try:
-            skeleton = skeleton_lengths(saved.get("skeleton"))
-        except ValueError as exc:
-            raise HandxInputError(Path(run) / "config.json", str(exc)) from None
+            raise HandxInputError(opened.path, f"text encoder gives {encoder.dim}-d features, the model expects "
+                                               f"{config.text_dim}")
         dev = torch.device(device)
-        generator = cls(model.to(dev), config, stats, encoder, dev, skeleton)
-        generator.source = os.fspath(run)
+        generator = cls(model.to(dev), config, stats, encoder, dev, skeleton, schedule=saved.noise_schedule())
+        generator.source = os.fspath(opened.path)
         return generator
 
     def _text(self, triplet: Triplet, num: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -193,7 +190,7 @@ class Generator:
 
     def _texts(self, batch: Sequence[Triplet]) -> tuple[torch.Tensor, torch.Tensor]:
         """One triplet per row → tokens ``(3, B, L, D)`` and mask ``(3, B, L)``."""
-        branches = [[getattr(t, key) for t in batch] for key in ("left", "right", "relation")]
+        branches = [list(texts) for texts in zip(*batch)]  # (3, B) in BRANCHES order
         tokens, mask = encode_branches(self.encoder, branches, self.device)
         # training reads text features from float16 side files (handx.text.feature_file): give the same values
         return tokens.half().float(), mask
@@ -208,7 +205,8 @@ class Generator:
         return denoise
 
     def _scheduler(self, request: GenerateRequest):
-        return DDIMScheduler() if request.sampler == "ddim" else DDPMScheduler()
+        # the noise schedule the run was trained with (handx.runs.RunConfig.noise_schedule)
+        return (DDIMScheduler(self.schedule) if request.sampler == "ddim" else DDPMScheduler(self.schedule))
 
     def _condition(self, condition: Condition, num: int) -> Inpainting:
         motion = validate_clip(condition.motion, item="condition motion")

@@ -16,7 +16,7 @@ Loss (TMR-style, §7.4), with q_m = q(z | motion), q_t = q(z | texts), z sampled
 No KL to N(0, I) and no similarity filtering of negatives, as in the reference.
 
 The run keeps no EMA: the evaluator is a fixed judge, read from its last checkpoint, so the checkpoint's
-``ema.safetensors`` holds the same weights as ``model.safetensors`` (the run layout of :mod:`handx.train.checkpoint`
+``ema.safetensors`` holds the same weights as ``model.safetensors`` (the run layout of :mod:`handx.runs`
 is shared with the generators).
 
 Determinism and exact resume: the clips of step k come from :meth:`TextMotionData.step_items` (a function of
@@ -42,7 +42,7 @@ from handx.eval.metrics import r_precision
 from handx.eval.preprocess import CENTRINGS, Preprocess
 from handx.models.evaluator import TMR, EvaluatorConfig, TMROutput
 from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
-from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
+from handx.runs import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
 from handx.train.data import BRANCHES, TextMotionData
 from handx.train.loop import TrainResult, _param_groups, _setup_distributed, _step_seed
 from handx.train.memory import release_freed_memory

@@ -31,7 +31,7 @@ from handx.representations.stats import FeatureStats
 from handx.sampling.schedule import cosine_betas
 from handx.errors import HandxInputError
 from handx.text import TextEncoder, load_text_encoder
-from handx.train.checkpoint import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
+from handx.runs import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
 from handx.train.data import TextMotionData, step_loader
 from handx.train.losses import LossWeights, diffusion_loss
 from handx.train.memory import release_freed_memory

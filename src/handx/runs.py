@@ -1,4 +1,11 @@
-"""Self-describing training runs: config JSON beside safetensors weights, atomic checkpoints, exact resume.
+"""Run directories: a typed, validated config beside safetensors checkpoints (DESIGN.md, "runs.py").
+
+Every generator family, the evaluator and training read runs through this module: :func:`open_run` validates
+a run's ``config.json`` into a :class:`RunConfig` (kind, model config, representation, statistics, text encoder,
+noise schedule, training settings), accepts a built-in model's name (``handx models``) wherever a directory is
+expected, and resolves the checkpoint to load (newest, ``best``, or one named). What a run recorded is what
+loading uses: the noise schedule written at training time is the one sampling builds
+(:meth:`RunConfig.noise_schedule`).
 
 Layout of a run directory::
 
@@ -168,3 +175,121 @@ def load_checkpoint(path: str | os.PathLike, *, optimizer: bool = True) -> Check
                 raise HandxInputError(path, f"{kind} weight {name} holds NaN or infinite values; refusing to "
                                             "sample or train from it", "weights")
     return Checkpoint(int(state["step"]), model, ema, opt, state)
+
+
+# ---- the typed view of a run ---------------------------------------------------------------------------------
+
+#: kinds of runs handx writes, with the families that generate motion
+KINDS = ("diffusion", "evaluator")
+GENERATOR_KINDS = ("diffusion",)
+SCHEDULE_KINDS = ("cosine",)
+_KNOWN = {"format", "version", "kind", "model", "representation", "stats", "text_encoder", "text_encoder_name",
+          "schedule", "train"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A run's ``config.json``, checked.
+
+    Attributes:
+        kind: what the run trains (:data:`KINDS`).
+        model: the family's model config (validated by the family when it builds the network).
+        representation: the per-frame motion representation the model reads and writes (``joints168``).
+        stats: the representation's normalisation statistics (``mean``, ``std``), or ``None``.
+        text_encoder: the text encoder spec (``minilm``, ``glove``, ``hf:<dir>``).
+        schedule: the noise schedule (``{"kind": "cosine", "steps": 1000}``) of a diffusion run, else ``None``.
+        train: the training settings the run was made with.
+        extra: every other recorded field (a family's own: the skeleton of a generator, the evaluator's
+            preprocessing, ...), verbatim.
+    """
+
+    kind: str
+    model: dict[str, Any]
+    representation: str = "joints168"
+    stats: dict[str, Any] | None = None
+    text_encoder: str = "minilm"
+    schedule: dict[str, Any] | None = None
+    train: dict[str, Any] = dataclasses.field(default_factory=dict)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], path: str | os.PathLike = CONFIG) -> "RunConfig":
+        """Check the fields every run shares; errors name the file and the field."""
+        def need(name: str, kind: type | tuple[type, ...], value: Any) -> Any:
+            if not isinstance(value, kind):
+                expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+                raise HandxInputError(path, f"must be {expected}, got {type(value).__name__}", name)
+            return value
+
+        kind = need("kind", str, data.get("kind"))
+        if kind not in KINDS:
+            raise HandxInputError(path, f"unknown run kind {kind!r}; expected one of {', '.join(KINDS)}", "kind")
+        schedule = data.get("schedule")
+        if schedule is not None:
+            need("schedule", dict, schedule)
+            if schedule.get("kind") not in SCHEDULE_KINDS:
+                raise HandxInputError(path, f"unknown noise schedule {schedule.get('kind')!r}", "schedule.kind")
+            steps = schedule.get("steps")
+            if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 100_000:
+                raise HandxInputError(path, f"must be an integer in [1, 100000], got {steps!r}", "schedule.steps")
+        elif kind in GENERATOR_KINDS:
+            schedule = {"kind": "cosine", "steps": 1000}  # runs written before the schedule was recorded
+        return cls(
+            kind=kind,
+            model=need("model", dict, data.get("model")),
+            representation=need("representation", str, data.get("representation", "joints168")),
+            stats=need("stats", (dict, type(None)), data.get("stats")),
+            text_encoder=need("text_encoder", str, data.get("text_encoder", "minilm")),
+            schedule=schedule,
+            train=need("train", dict, data.get("train", {})),
+            extra={k: v for k, v in data.items() if k not in _KNOWN},
+        )
+
+    def noise_schedule(self):
+        """The :class:`handx.sampling.schedule.NoiseSchedule` the run was trained with."""
+        from handx.sampling.schedule import NoiseSchedule
+
+        if self.schedule is None:
+            raise ValueError(f"a {self.kind} run has no noise schedule")
+        return NoiseSchedule.cosine(self.schedule["steps"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """An opened run: its directory and checked config."""
+
+    path: Path
+    config: RunConfig
+
+    def checkpoint(self, which: str | os.PathLike | None = None) -> Path:
+        """The checkpoint directory to load: ``which`` (a path, or a name under ``checkpoints/``, or ``best``),
+        else the newest (``latest``)."""
+        if which is None:
+            found = latest_checkpoint(self.path)
+            if found is None:
+                raise HandxInputError(self.path, "no checkpoint yet (train first)")
+            return found
+        if str(which) == "best":
+            path = self.path / "best"
+        else:
+            path = Path(which)
+            if not path.is_dir() and (self.path / "checkpoints" / path).is_dir():
+                path = self.path / "checkpoints" / path
+        if not path.is_dir():
+            raise HandxInputError(path, "checkpoint directory not found")
+        return path
+
+
+def open_run(run: str | os.PathLike, *, kind: str | tuple[str, ...] | None = None) -> Run:
+    """Open the run directory ``run`` (or a built-in model's name) and check its config; with ``kind``, the run
+    must be of that kind (or one of those kinds)."""
+    from handx.assets import resolve_run
+
+    path = Path(resolve_run(run))
+    config = RunConfig.from_json(read_config(path), path / CONFIG)
+    if kind is not None:
+        kinds = (kind,) if isinstance(kind, str) else kind
+        if config.kind not in kinds:
+            article = lambda word: ("an " if word[0] in "aeiou" else "a ") + word  # noqa: E731
+            raise HandxInputError(path, f"is {article(config.kind)} run, not {' or '.join(map(article, kinds))} run")
+    return Run(path, config)
