@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from handx.eval import metrics, plausibility
-from handx.eval.evaluator import Evaluator
-from handx.eval.preprocess import Preprocess
 from handx.eval.protocol import EvalSettings, evaluate
 from handx.eval.submission import EvalSet
+from handx.evaluator import Evaluator
 from handx.models.evaluator import TMR, EvaluatorConfig
+from handx.representations.positions126 import Preprocess
 from handx.synth import generate_clip
 from handx.text import load_text_encoder
 from handx.train.evaluator import evaluator_loss

@@ -4,7 +4,7 @@ Synthesises a corpus (``handx.synth``; each clip's texts describe its own progra
 train/test by source sequence, trains an evaluator on the train split (``handx.train.evaluator``) and reports on the
 TEST split, with the first text variant of each clip:
 
-* R-precision top-1/2/3 in pools of 32 (``handx.eval.metrics.r_precision``), averaged over 20 seeded orders of
+* R-precision top-1/2/3 in pools of 32 (``handx.retrieval.r_precision``), averaged over 20 seeded orders of
   the test clips (each order forms different pools), and for the stored order alone;
 * the mean text–motion distance of matched pairs against shuffled pairs (each text with the motion of another
   clip), and the fraction of clips whose matched distance is the smaller;
@@ -40,10 +40,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from handx.eval.evaluator import Evaluator  # noqa: E402
-from handx.eval.metrics import r_precision  # noqa: E402
+from handx.evaluator import Evaluator  # noqa: E402
 from handx.io.store import Store  # noqa: E402
 from handx.io.store_ops import split_store  # noqa: E402
+from handx.retrieval import r_precision  # noqa: E402
 from handx.synth.corpus import write_synthetic  # noqa: E402
 from handx.train.evaluator import EvaluatorTrainConfig, train_evaluator  # noqa: E402
 

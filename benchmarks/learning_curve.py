@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from handx.assets import resolve_run  # noqa: E402
-from handx.eval.evaluator import Evaluator  # noqa: E402
 from handx.eval.protocol import EvalSettings, evaluate  # noqa: E402
 from handx.eval.submission import load_eval_set  # noqa: E402
+from handx.evaluator import Evaluator  # noqa: E402
 from handx.motion import Triplet  # noqa: E402
 from handx.sampling.generate import Generator  # noqa: E402
 

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from handx.assets import default_run, resolve_run  # noqa: E402
-from handx.eval.evaluator import Evaluator  # noqa: E402
+from handx.evaluator import Evaluator  # noqa: E402
 from handx.motion import Triplet  # noqa: E402
 from handx.sampling.generate import Generator  # noqa: E402
 from handx.synth import generate_clip  # noqa: E402

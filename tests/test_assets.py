@@ -81,7 +81,7 @@ def test_a_built_wheel_carries_and_loads_the_builtins(tmp_path):
         "assert Path(handx.__file__).resolve().is_relative_to(Path(sys.argv[1]).resolve()), handx.__file__\n"
         "from handx.assets import default_run\n"
         "from handx.motion import Triplet\nfrom handx.sampling.generate import Generator\n"
-        "from handx.eval.evaluator import Evaluator\n"
+        "from handx.evaluator import Evaluator\n"
         "g = Generator.load(default_run('generator'))\n"
         "x = g.generate_batch([Triplet('The left hand makes a fist.', 'The right hand waves.', 'Apart.')], steps=3)\n"
         "e = Evaluator.load(default_run('evaluator'))\n"

@@ -16,11 +16,11 @@ import torch
 
 from handx.cli.main import main
 from handx.errors import HandxInputError
-from handx.eval.evaluator import Evaluator
-from handx.eval.metrics import r_precision
-from handx.eval.preprocess import Preprocess, centre
+from handx.evaluator import Evaluator
 from handx.io.store import Store
 from handx.models.evaluator import TMR, EvaluatorConfig
+from handx.representations.positions126 import Preprocess, centre
+from handx.retrieval import r_precision
 from handx.synth.corpus import write_synthetic
 from handx.runs import latest_checkpoint, load_checkpoint, read_config
 from handx.train.evaluator import (

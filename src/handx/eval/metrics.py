@@ -2,8 +2,10 @@
 MPJPE and clip-level contact precision / recall / F1.
 
 Embedding metrics take float arrays ``(N, D)`` (evaluator embeddings, reference §7.2); motion metrics take clips
-``(N, T, 2, 21, 3)`` in metres. Everything is plain numpy (scipy is not needed). Where we depart from the
-reference code (DESIGN.md, "Deviations"; ``docs/metrics.md``):
+``(N, T, 2, 21, 3)`` in metres. Everything is plain numpy (scipy is not needed). :func:`r_precision` is defined
+in :mod:`handx.retrieval` (training ranks embeddings too) and re-exported here, so every benchmark metric is found
+in this module; the checks of embedding arrays come from there as well. Where we depart from the reference code
+(DESIGN.md, "Deviations"; ``docs/metrics.md``):
 
 - R-precision keeps the remainder pool instead of dropping it (each item is still ranked among exactly ``pool``
   candidates);
@@ -20,12 +22,11 @@ import numpy as np
 
 from handx.features.contacts import contact_labels
 from handx.motion import CLIP_SHAPE_TAIL
+from handx.retrieval import check_embeddings, check_finite, check_pairs, r_precision  # noqa: F401 (re-export)
 from handx.skeleton import LEFT, WRIST
 
 #: Clips per chunk in the motion metrics: bounds the memory of the per-frame intermediates.
 CHUNK_CLIPS = 256
-#: Elements per chunk of the pool distance tensors in :func:`r_precision` (about 128 MiB of float64).
-_POOL_BUDGET = 1 << 24
 
 _INTRA = slice(0, 8)  # contact_labels columns: 4 left + 4 right thumb-tip pairs
 _INTER = slice(8, 18)  # 5 left tips → right palm, 5 right tips → left palm (column 18, palm–palm, is not scored)
@@ -33,32 +34,6 @@ _INTER = slice(8, 18)  # 5 left tips → right palm, 5 right tips → left palm 
 
 # ------------------------------------------------------------------------------------------------------------
 # Input checks
-
-
-def _finite(name: str, x: np.ndarray, expected: str, ndim: int) -> np.ndarray:
-    """``x`` as float64 with ``ndim`` dimensions and only finite values, else a ValueError naming ``name``."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must have shape {expected}, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} must be finite, found NaN or inf at index {tuple(int(i) for i in bad)}")
-    return arr
-
-
-def _embeddings(name: str, x: np.ndarray, min_rows: int = 1) -> np.ndarray:
-    arr = _finite(name, x, "(N, D)", 2)
-    if arr.shape[0] < min_rows:
-        raise ValueError(f"{name} must have shape (N, D) with N >= {min_rows}, got shape {arr.shape}")
-    return arr
-
-
-def _paired(text: np.ndarray, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    text, motion = _embeddings("text", text), _embeddings("motion", motion)
-    if text.shape != motion.shape:
-        raise ValueError(f"motion must have the shape of text {text.shape} (row i of each is a pair), "
-                         f"got shape {motion.shape}")
-    return text, motion
 
 
 def as_clips(motion: np.ndarray, name: str = "motion") -> np.ndarray:
@@ -73,7 +48,7 @@ def as_clips(motion: np.ndarray, name: str = "motion") -> np.ndarray:
         raise ValueError(f"{name} must have shape (N, T, 2, 21, 3) or (T, 2, 21, 3), got shape {np.shape(motion)}")
     if arr.shape[1] == 0:
         raise ValueError(f"{name} must have at least one frame, got shape {np.shape(motion)}")
-    return _finite(name, arr, "(N, T, 2, 21, 3)", 5)
+    return check_finite(name, arr, "(N, T, 2, 21, 3)", 5)
 
 
 def clip_chunks(n: int, size: int = CHUNK_CLIPS) -> list[slice]:
@@ -93,7 +68,7 @@ def fid(real: np.ndarray, generated: np.ndarray) -> float:
     the symmetric Σ₁^½ Σ₂ Σ₁^½, negative round-off clipped to 0), which equals tr √(Σ₁Σ₂) of the reference's
     ``scipy.linalg.sqrtm`` without its complex round-off. The result is clipped at 0.
     """
-    real, generated = _embeddings("real", real, 2), _embeddings("generated", generated, 2)
+    real, generated = check_embeddings("real", real, 2), check_embeddings("generated", generated, 2)
     if real.shape[1] != generated.shape[1]:
         raise ValueError(f"generated must have shape (N, {real.shape[1]}) like real, got shape {generated.shape}")
     mu1, mu2 = real.mean(0), generated.mean(0)  # (D,)
@@ -108,63 +83,12 @@ def fid(real: np.ndarray, generated: np.ndarray) -> float:
     return float(max(value, 0.0))
 
 
-def _pool_ranks(text: np.ndarray, motion: np.ndarray) -> np.ndarray:
-    """Rank of each text's own motion in its pool: ``(P, S, D)`` × 2 → ``(P, S)`` int.
-
-    The rank is the number of motions of the pool *strictly* closer (Euclidean) than the paired one, so ties
-    count in the text's favour.
-    """
-    ranks = []
-    per_chunk = max(1, _POOL_BUDGET // (text.shape[1] ** 2 * text.shape[2]))
-    for lo in range(0, len(text), per_chunk):
-        t, m = text[lo:lo + per_chunk], motion[lo:lo + per_chunk]
-        dist = np.linalg.norm(t[:, :, None, :] - m[:, None, :, :], axis=-1)  # (p, S, S): text × motion
-        paired = np.diagonal(dist, axis1=1, axis2=2)  # (p, S)
-        ranks.append((dist < paired[..., None]).sum(-1))
-    return np.concatenate(ranks)
-
-
-def r_precision(text: np.ndarray, motion: np.ndarray, *, pool: int = 32, top_k: int = 3,
-                order: np.ndarray | None = None) -> np.ndarray:
-    """R-precision top-1..``top_k`` of paired embeddings ``(N, D)`` (reference §7.3): ``(top_k,)`` hit rates.
-
-    Items are taken in ``order`` (a permutation of ``range(N)``; default ``arange(N)``) in consecutive pools of
-    ``pool``. Each text ranks the motions of its pool by Euclidean distance; it scores a hit at k when fewer than
-    k motions are strictly closer than its own (ties count as a hit). The result is the mean hit rate over all N
-    texts. With N < ``pool`` all N items form one pool.
-
-    Deviation (DESIGN.md): the reference drops the N mod ``pool`` items left over. Here they are ranked among the
-    last ``pool`` items of the order, so every item is ranked among exactly ``pool`` candidates and scored once.
-    """
-    text, motion = _paired(text, motion)
-    n = len(text)
-    if pool < 1 or top_k < 1:
-        raise ValueError(f"pool and top_k must be >= 1, got pool={pool}, top_k={top_k}")
-    if order is None:
-        order = np.arange(n)
-    order = np.asarray(order)
-    if order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
-        raise ValueError(f"order must be a permutation of range({n}), got an array of shape {order.shape}")
-    size = min(pool, n)
-    full = n // size
-    pools = order[:full * size].reshape(full, size)  # (P, S) item indices
-    scored = np.ones((full, size), dtype=bool)  # which entries of each pool are scored texts
-    rest = n - full * size
-    if rest:
-        pools = np.concatenate([pools, order[n - size:][None]])  # the remainder, with earlier items as foils
-        last = np.zeros((1, size), dtype=bool)
-        last[0, size - rest:] = True
-        scored = np.concatenate([scored, last])
-    ranks = _pool_ranks(text[pools], motion[pools])[scored]  # (N,) one rank per item
-    return (ranks[:, None] < np.arange(1, top_k + 1)).mean(0)
-
-
 def matching_score(text: np.ndarray, motion: np.ndarray) -> float:
     """Mean Euclidean distance between paired text and motion embeddings ``(N, D)`` (reference §7.3).
 
     The reference averages the diagonal of each pool's distance matrix; that is the same mean over items.
     """
-    text, motion = _paired(text, motion)
+    text, motion = check_pairs(text, motion)
     return float(np.linalg.norm(text - motion, axis=-1).mean())
 
 
@@ -187,7 +111,7 @@ def diversity(embeddings: np.ndarray, *, pairs: int = 300, rng: np.random.Genera
     with an item drawn uniformly from the N − 1 others. Deterministic given ``rng``. The reference draws two
     independent index sets, so it can pair an item with itself (a zero distance).
     """
-    embeddings = _embeddings("embeddings", embeddings, 2)
+    embeddings = check_embeddings("embeddings", embeddings, 2)
     if pairs < 1:
         raise ValueError(f"pairs must be >= 1, got {pairs}")
     n = len(embeddings)
@@ -203,7 +127,7 @@ def multimodality(embeddings: np.ndarray, *, pairs: int = 20, rng: np.random.Gen
     Deviation (DESIGN.md): the reference draws two independent index sets, so a generation can be paired with
     itself. NaN when G < 2 (no pair exists).
     """
-    embeddings = _finite("embeddings", embeddings, "(N, G, D)", 3)
+    embeddings = check_finite("embeddings", embeddings, "(N, G, D)", 3)
     n, g = embeddings.shape[:2]
     if n == 0:
         raise ValueError(f"embeddings must have shape (N, G, D) with N >= 1, got shape {embeddings.shape}")

@@ -61,7 +61,7 @@ PLAUSIBILITY_KEYS = {"penetration_mm": "penetration_mm", "penetration_max_mm": "
 
 
 class MotionTextEmbedder(Protocol):
-    """What the protocol needs of an evaluator (:class:`handx.eval.evaluator.Evaluator`)."""
+    """What the protocol needs of an evaluator (:class:`handx.evaluator.Evaluator`)."""
 
     def embed_motion(self, motions: np.ndarray) -> np.ndarray: ...
 

@@ -64,8 +64,8 @@ def _names(paths: tuple[str, ...], taken: set[str]) -> list[str]:
 
 def run_benchmark(cfg: BenchmarkConfig, *, progress: bool = True) -> EvalReport:
     """Evaluate the ground truth and every generator of ``cfg``; writes ``results.json``/``results.md``."""
-    from handx.eval.evaluator import Evaluator
     from handx.eval.generation import generate_for_eval
+    from handx.evaluator import Evaluator
     from handx.sampling.generate import Generator
 
     if not cfg.runs and not cfg.generated:

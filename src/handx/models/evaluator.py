@@ -69,7 +69,7 @@ class EvaluatorConfig:
         norm_first: pre-LN transformer layers (LayerNorm before attention and FFN, and once after the stack);
             False is the reference's post-LN.
         text_dim: width of the text encoder's token features (50: GloVe 6B 50-d; set from the encoder).
-        motion_dim: features per frame (126 = 2 hands × 21 joints × xyz, :mod:`handx.eval.preprocess`).
+        motion_dim: features per frame (126 = 2 hands × 21 joints × xyz, :mod:`handx.representations.positions126`).
         frames: frames per window; the longest motion the positional table covers.
         max_text_tokens: tokens per text the text encoder gives at most (documentation: the head accepts any).
     """

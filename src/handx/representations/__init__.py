@@ -8,6 +8,9 @@ Each is a :class:`~handx.representations.base.Representation` with a
 :class:`~handx.representations.base.Layout` naming the hand, joint and channel of every column;
 :class:`~handx.representations.stats.FeatureStats` normalises either; :func:`get_representation` looks one up
 by name.
+
+:mod:`~handx.representations.positions126` is the evaluator's input (centred joint positions, normalised with
+fitted statistics), shared by its training and by evaluation; it is not decoded back to joints.
 """
 
 from handx.representations.base import BOTH, Layout, Representation

@@ -1,10 +1,10 @@
 """Training the text–motion evaluator (handx-reference.md §7.4): its losses and its loop, one readable function.
 
-data → preprocess the clips (:mod:`handx.eval.preprocess`, fitted on the training clips and written into
-``config.json``) → each of the three texts picks its own variant (§7.4) → encode both sides, sample the latents,
-decode both → loss → clip gradients → AdamW → log (and a validation retrieval number) → checkpoint. Runs on
-CPU or one GPU as is, and on several GPUs or nodes under ``torchrun`` (the process setup of
-:mod:`handx.train.loop`).
+data → preprocess the clips (:mod:`handx.representations.positions126`, fitted on the training clips and written
+into ``config.json``) → each of the three texts picks its own variant (§7.4) → encode both sides, sample the
+latents, decode both → loss → clip gradients → AdamW → log (and a validation retrieval number,
+:func:`handx.retrieval.r_precision`) → checkpoint. Runs on CPU or one GPU as is, and on several GPUs or nodes
+under ``torchrun`` (the process setup of :mod:`handx.train.loop`).
 
 Loss (TMR-style, §7.4), with q_m = q(z | motion), q_t = q(z | texts), z sampled by reparameterisation:
 
@@ -38,9 +38,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from handx.errors import HandxInputError
-from handx.eval.metrics import r_precision
-from handx.eval.preprocess import CENTRINGS, Preprocess
 from handx.models.evaluator import TMR, EvaluatorConfig, TMROutput
+from handx.representations.positions126 import CENTRINGS, Preprocess
+from handx.retrieval import r_precision
 from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
 from handx.runs import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
 from handx.train.data import BRANCHES, TextMotionData

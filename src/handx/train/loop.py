@@ -351,7 +351,7 @@ def _validation(cfg: TrainConfig, data: TextMotionData, stats: FeatureStats, enc
     tokens, mask = batch.tokens, batch.mask
     evaluator = None
     if cfg.val_evaluator:
-        from handx.eval.evaluator import Evaluator
+        from handx.evaluator import Evaluator
         evaluator = Evaluator.load(cfg.val_evaluator)
         real = np.stack([held.motion(int(s), int(c)) for s, c, _ in batch.items])
         text_mu = evaluator.embed_text(*batch.texts)
@@ -361,8 +361,8 @@ def _validation(cfg: TrainConfig, data: TextMotionData, stats: FeatureStats, enc
         device = next(model.parameters()).device
         scores = {"val_loss": evaluate_loss(model, x0.to(device), tokens.to(device), mask.to(device))}
         if evaluator is not None:
-            from handx.eval.metrics import r_precision
             from handx.representations.joints168 import decode
+            from handx.retrieval import r_precision
             from handx.sampling.ddim import DDIMScheduler
             from handx.sampling.loop import sample
 

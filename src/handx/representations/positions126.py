@@ -1,4 +1,9 @@
-"""The evaluator's motion preprocessing: one function, shared by its training and by every evaluation.
+"""The evaluator's per-frame input, ``positions126``: one preprocessing, shared by its training and by every
+evaluation.
+
+It lives here, above ``train/`` and ``eval/``, because both need it (DESIGN.md, layout). It is not a
+:class:`~handx.representations.base.Representation`: it carries fitted statistics and is not decoded back to
+joints (``"frame"`` centring drops the right wrist's path).
 
 The reference trains its evaluator with one preprocessing and evaluates with another (handx-reference.md §7.4,
 [mismatch]); here :class:`Preprocess` is fitted once on the training clips, written into the evaluator's

@@ -2,10 +2,15 @@
 
 Every benchmark metric (handx-reference.md §7.3) is computed on the μ embeddings of the evaluator's two encoders.
 :class:`Evaluator` rebuilds the networks from the run's ``config.json`` alone (never from today's defaults, STYLE.md
-6), preprocesses motions with the :class:`~handx.eval.preprocess.Preprocess` recorded there (the function and
-statistics it was trained with), encodes texts with the text encoder recorded there, and runs in eval mode without
-gradients, so the same inputs always give the same embeddings. Train one with ``handx train evaluator``
-(:mod:`handx.train.evaluator`).
+6), preprocesses motions with the :class:`~handx.representations.positions126.Preprocess` recorded there (the
+function and statistics it was trained with), encodes texts with the text encoder recorded there, and runs in eval
+mode without gradients, so the same inputs always give the same embeddings. Train one with ``handx train
+evaluator`` (:mod:`handx.train.evaluator`).
+
+It stands above ``train/`` and ``eval/`` in the layout (DESIGN.md), beside :mod:`handx.runs`, because both use a
+trained evaluator: training validates a generator with one (``TrainConfig.val_evaluator``) and the benchmark
+scores every generator with one. It is not a network (those are in :mod:`handx.models.evaluator`): it reads a run
+directory and a text encoder.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ import numpy as np
 import torch
 
 from handx.errors import HandxInputError
-from handx.eval.preprocess import Preprocess
 from handx.models.evaluator import TMR, EvaluatorConfig
+from handx.representations.positions126 import Preprocess
 from handx.text import TextEncoder, load_text_encoder
 from handx.text.encoder import check_texts
 from handx.runs import CONFIG, load_checkpoint, open_run
