@@ -20,6 +20,8 @@ RULES = (
      ("handx.train", "handx.eval", "handx.sampling", "handx.cli", "handx.viz", "handx.io")),
     ("runs.py stands above sampling/, train/, eval/, cli/, viz/", ("handx.runs",),
      ("handx.train", "handx.eval", "handx.cli", "handx.viz")),
+    ("eval/ reaches generators only through pipelines/ (no family's module)", ("handx.eval",),
+     ("handx.sampling.generate", "handx.pipelines.diffusion", "handx.train")),
     ("what train/ and eval/ share stands above both", ("handx.representations", "handx.retrieval", "handx.evaluator"),
      ("handx.train", "handx.eval", "handx.cli", "handx.viz")),
 )

@@ -1,4 +1,5 @@
-"""Generating for a benchmark: G generations for every item of an evaluation set with a trained run.
+"""Generating for a benchmark: G generations for every item of an evaluation set with any generator family
+(a :class:`handx.pipelines.TextToMotion`).
 
 Group g is sampled with seed ``seed + g`` for the whole set (batched over items), so a group is reproducible on
 its own. Each finished group is written at once (atomically) under ``<out>.parts/``, so an interrupted job
@@ -21,35 +22,36 @@ from tqdm.auto import tqdm
 from handx.eval.submission import EvalSet, save_generated
 from handx.io.atomic import write_json, write_npy
 from handx.motion import Triplet
-from handx.sampling.generate import Generator
+from handx.pipelines import TextToMotion
 
 
-def generate_for_eval(generator: Generator, eval_set: EvalSet, out: str | os.PathLike, *, groups: int = 4,
-                      seed: int = 0, sampler: str = "ddim", steps: int = 50, guidance: float = 2.5,
-                      batch_size: int = 64, progress: bool = True, describe: dict[str, Any] | None = None
-                      ) -> np.ndarray:
-    """Generations ``(N, groups, T, 2, 21, 3)`` for ``eval_set``, also saved to ``out`` (``.npz``)."""
+def generate_for_eval(pipeline: TextToMotion, eval_set: EvalSet, out: str | os.PathLike, *, groups: int = 4,
+                      seed: int = 0, settings: Any = None, batch_size: int = 64, progress: bool = True,
+                      describe: dict[str, Any] | None = None) -> np.ndarray:
+    """Generations ``(N, groups, T, 2, 21, 3)`` for ``eval_set``, also saved to ``out`` (``.npz``);
+    ``settings`` are the family's sampler settings (``pipeline.Settings``; default: its defaults)."""
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
+    settings = settings if settings is not None else pipeline.Settings()
     out = Path(out)
     parts = out.with_name(out.name + ".parts")
-    settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "seed": seed, "batch_size": batch_size,
-                "ids": list(eval_set.ids), "texts": [list(t) for t in eval_set.texts], **(describe or {})}
+    settings_record = {"family": pipeline.family, **settings.describe(), "seed": seed, "batch_size": batch_size,
+                       "ids": list(eval_set.ids), "texts": [list(t) for t in eval_set.texts], **(describe or {})}
     stamp = parts / "settings.json"
-    if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) != settings:
+    if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) != settings_record:
         shutil.rmtree(parts)  # made with other settings: start over
     parts.mkdir(parents=True, exist_ok=True)
-    write_json(stamp, settings)
+    write_json(stamp, settings_record)
     triplets = [Triplet(*t) for t in zip(*eval_set.texts)]
     done = []
     for g in tqdm(range(groups), desc="generate groups", unit="group", disable=not progress):
         path = parts / f"group-{g:03d}.npy"
         if not path.is_file():
-            joints = generator.generate_batch(triplets, sampler=sampler, steps=steps, guidance=guidance,
-                                              seed=seed + g, batch_size=batch_size, progress=progress)
+            joints = pipeline.generate(triplets, seed=seed + g, settings=settings, batch_size=batch_size,
+                                       progress=progress)
             write_npy(path, joints)
         done.append(np.load(path))
     joints = np.stack(done, axis=1)  # (N, G, T, 2, 21, 3)
-    save_generated(out, eval_set.ids, joints, {k: v for k, v in settings.items() if k not in ("ids", "texts")}
+    save_generated(out, eval_set.ids, joints, {k: v for k, v in settings_record.items() if k not in ("ids", "texts")}
                    | {"groups": groups})
     return joints

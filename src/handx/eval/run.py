@@ -66,7 +66,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: bool = True) -> EvalReport:
     """Evaluate the ground truth and every generator of ``cfg``; writes ``results.json``/``results.md``."""
     from handx.eval.generation import generate_for_eval
     from handx.evaluator import Evaluator
-    from handx.sampling.generate import Generator
+    from handx.pipelines import load_pipeline, make_settings
 
     if not cfg.runs and not cfg.generated:
         log.info("no generator given: reporting the ground truth only")
@@ -81,13 +81,12 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: bool = True) -> EvalReport:
     taken: set[str] = set()
     out = Path(cfg.out)
     for run, name in zip(cfg.runs, _names(cfg.runs, taken)):
-        generator = Generator.load(resolve_run(run, kind="generator"), device=cfg.device)
+        pipeline = load_pipeline(resolve_run(run, kind="generator"), device=cfg.device)
+        settings = make_settings(pipeline, sampler=cfg.sampler, steps=cfg.steps, guidance=cfg.guidance)
         generated[name] = generate_for_eval(
-            generator, eval_set, out / "generated" / f"{name}.npz", groups=cfg.groups, seed=cfg.seed,
-            sampler=cfg.sampler, steps=cfg.steps, guidance=cfg.guidance, batch_size=cfg.batch_size,
-            progress=progress, describe={"run": str(run)})
-        notes[name] = {"run": str(run), "sampler": cfg.sampler, "steps": cfg.steps, "guidance": cfg.guidance,
-                       "groups": cfg.groups}
+            pipeline, eval_set, out / "generated" / f"{name}.npz", groups=cfg.groups, seed=cfg.seed,
+            settings=settings, batch_size=cfg.batch_size, progress=progress, describe={"run": str(run)})
+        notes[name] = {"run": str(run), "family": pipeline.family, **settings.describe(), "groups": cfg.groups}
     for path, name in zip(cfg.generated, _names(cfg.generated, taken)):
         generated[name], notes[name] = load_generated([path], eval_set)
         if notes[name]["dropped_generations"]:
