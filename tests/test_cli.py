@@ -278,3 +278,25 @@ def test_filter_refuses_to_write_into_its_input(small_store, tmp_path, capsys, m
         assert code == 2 and "is the input store" in err, (out, err)
     assert sorted(p.name for p in small_store.iterdir()) == before  # nothing written, not even a report
     assert main(["data", "filter", "s", "--out", str(tmp_path / "kept"), "--no-progress"]) == 0
+
+
+def test_generate_saves_the_take_the_pipeline_gives_with_how_it_was_made(tmp_path, capsys):
+    """``handx generate`` is the library's take (several samples of a two-segment take here), saved with its
+    texts and settings; a setting not given takes the family's default."""
+    from handx.motion import Triplet
+    from handx.pipelines import load_pipeline, make_settings
+
+    out = tmp_path / "take.npz"
+    assert main(["generate", "--left", "a", "--right", "b", "--relation", "c", "--left", "d", "--right", "e",
+                 "--relation", "f", "--num", "2", "--steps", "2", "--seed", "3", "--overlap", "12",
+                 "--out", str(out)]) == 0
+    assert "generated 2 motion(s) of 108 frames" in capsys.readouterr().out
+    pipeline = load_pipeline("handx-cpu")
+    settings = make_settings(pipeline, steps=2)
+    expected = pipeline.generate_take((Triplet("a", "b", "c"), Triplet("d", "e", "f")), overlap=12, num=2, seed=3,
+                                      settings=settings)
+    with np.load(out, allow_pickle=False) as data:
+        np.testing.assert_array_equal(data["joints"], expected)
+        assert list(data["left"]) == ["a", "d"] and list(data["two_hands_relation"]) == ["c", "f"]
+        assert json.loads(str(data["settings"])) == {"family": "diffusion", **settings.describe(), "seed": 3,
+                                                     "num": 2, "length": 108, "mode": "text", "run": "handx-cpu"}

@@ -22,6 +22,8 @@ RULES = (
      ("handx.train", "handx.eval", "handx.cli", "handx.viz")),
     ("eval/ reaches generators only through pipelines/ (no family's module)", ("handx.eval",),
      ("handx.sampling.generate", "handx.pipelines.diffusion", "handx.train")),
+    ("cli/ and viz/ reach generators only through pipelines/ (no family's module)", ("handx.cli", "handx.viz"),
+     ("handx.sampling.generate", "handx.pipelines.diffusion")),
     ("what train/ and eval/ share stands above both", ("handx.representations", "handx.retrieval", "handx.evaluator"),
      ("handx.train", "handx.eval", "handx.cli", "handx.viz")),
 )

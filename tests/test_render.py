@@ -10,7 +10,7 @@ from handx import skeleton
 from handx.errors import HandxInputError
 from handx.viz import draw as dr
 from handx.viz.camera import Camera
-from handx.viz.panels import MAX_PANELS, Panel, constrained_joints, generation_panels
+from handx.viz.panels import HIGHLIGHT_OVER, MAX_PANELS, Panel, generation_panels
 from handx.viz.layout import GAP, RenderConfig, strip_layout, video_layout
 from handx.viz.render import iter_frames, panel_cameras, render, render_strip, render_video
 from handx.viz.video import gif_durations
@@ -232,18 +232,22 @@ def test_wrapped_captions_fit_and_end_with_ellipsis():
     assert dr.fit_text("x" * 500, face, 50).endswith("…")
 
 
-def test_generation_panels_and_constraint_mask():
-    mask = np.zeros((60, 168), dtype=np.float32)
-    mask[:, :21 * 4] = 1.0  # left hand, all four features
-    mask[:10, 21 * 4:21 * 4 + 3] = 0.85  # right wrist xyz, soft, first 10 frames
-    joints = constrained_joints(mask)
-    assert joints.shape == (60, 2, 21) and joints[:, 0].all() and joints[:10, 1, 0].all()
-    assert joints[:, 1, 1:].sum() == 0 and joints[10:, 1].sum() == 0
+def test_generation_panels_mark_the_joints_a_condition_keeps():
+    weights = np.zeros((60, 2, 21), dtype=np.float32)  # as pipeline.constrained_joints gives them
+    weights[:, 0] = 1.0  # left hand, exactly
+    weights[:10, 1, 0] = 0.85  # right wrist, soft, first 10 frames
+    weights[10:12, 1, 0] = HIGHLIGHT_OVER  # the start of a soft ramp: not marked
     motion = np.stack([synth(0), synth(1)])
-    panels = generation_panels(motion, [("a", "b", "c"), ("d", "e", "f")], highlight=joints, condition=synth(2))
+    panels = generation_panels(motion, [("a", "b", "c"), ("d", "e", "f")], highlight=weights, condition=synth(2))
     assert [p.title for p in panels] == ["sample 0", "sample 1", "condition"]
     assert panels[0].texts == ("a Then: d", "b Then: e", "c Then: f") and panels[2].texts is None
-    assert panels[0].highlight is not None and panels[2].highlight is not None
+    for panel in panels:
+        marks = panel.highlight
+        assert marks.shape == (60, 2, 21) and marks.dtype == bool
+        assert marks[:, 0].all() and marks[:10, 1, 0].all()
+        assert marks[:, 1, 1:].sum() == 0 and marks[10:, 1].sum() == 0
+    short = generation_panels(motion[:, :40], [("a", "b", "c")], highlight=weights > 0, condition=synth(2))
+    assert short[0].highlight.shape == (40, 2, 21) and short[2].highlight.shape == (60, 2, 21)  # bool works too
 
 
 # ----------------------------------------------------------------------------------------------------------------

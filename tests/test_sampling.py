@@ -360,6 +360,23 @@ def test_long_horizon_length_and_segments():
     assert records == [0, 1] and window_plan([60, 50], 60, 10) == [(0, 0, 60, 0), (50, 60, 110, 1)]
 
 
+def test_long_horizon_chains_each_motion_of_a_batch_on_itself():
+    inpaintings: list = []
+
+    def sample_window(inpainting, segment):  # row b of window i is the constant 10 i + b, whatever the constraint
+        inpaintings.append(inpainting)
+        return (10.0 * (len(inpaintings) - 1) + torch.arange(3.0))[:, None, None].expand(3, 20, F)
+
+    out = sample_long(sample_window, [20, 15], window=20, overlap=8)
+    assert out.shape == (3, 35, F)
+    for b in range(3):
+        torch.testing.assert_close(out[b, :, 0], torch.tensor([0.0 + b] * 20 + [10.0 + b] * 12 + [20.0 + b] * 3))
+        torch.testing.assert_close(inpaintings[1].values[b, :8, 0], torch.full((8,), float(b)))  # its own overlap
+        torch.testing.assert_close(inpaintings[2].values[b, :8, 0], torch.full((8,), 10.0 + b))
+    with pytest.raises(ValueError, match="with B = 3 as in the first window"):
+        sample_long(lambda i, s: torch.zeros(3 if i is None else 2, 20, F), [20, 15], window=20, overlap=8)
+
+
 def test_long_horizon_blends_soft_overlaps_linearly():
     inpaintings: list = []
 
@@ -439,7 +456,7 @@ def test_generated_hands_keep_their_bone_lengths(tiny_run):
     assert np.ptp(_bone_lengths(raw), axis=1).max() > 1e-3  # the raw samples drift
     for projection in ("end", "x0"):
         generated = generator.generate(GenerateRequest(texts=texts, num=3, steps=8, projection=projection))
-        assert generated.settings()["projection"] == projection
+        assert generated.request.projection == projection
         lengths = _bone_lengths(generated.joints)  # (3, 60, 2, 20)
         np.testing.assert_allclose(lengths, np.broadcast_to(generator.skeleton, lengths.shape), rtol=0, atol=1e-6)
     end = generator.generate(GenerateRequest(texts=texts, num=3, steps=8)).joints
@@ -457,7 +474,8 @@ def test_conditioned_generation_keeps_constraints_exactly_on_valid_hands(tiny_ru
     from handx.io.store import Store
     from handx.kinematics import median_bone_lengths
     from handx.motion import Triplet
-    from handx.sampling.generate import Condition, GenerateRequest, Generator
+    from handx.sampling.condition import Condition
+    from handx.sampling.generate import GenerateRequest, Generator
 
     generator = Generator.load(tiny_run / "run")
     clip = np.asarray(Store(tiny_run / "store").motion(1))  # (60, 2, 21, 3) float32

@@ -18,7 +18,8 @@ from handx.io.store import Store
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
 from handx.motion import Triplet
 from handx.representations.stats import FeatureStats
-from handx.sampling.generate import Condition, GenerateRequest, Generator
+from handx.sampling.condition import Condition
+from handx.sampling.generate import GenerateRequest, Generator
 from handx.synth.corpus import write_synthetic
 from handx.runs import latest_checkpoint, load_checkpoint, read_config
 from handx.train.data import TextMotionData

@@ -3,6 +3,7 @@ diffusion run trained here), and the page in headless Chromium."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import importlib.util
 import json
@@ -24,13 +25,14 @@ from handx.io.sources import BRANCHES
 from handx.io.store import Store
 from handx.models.diffusion import DiffusionConfig
 from handx.motion import Triplet
-from handx.sampling.generate import MODES, Condition, GenerateRequest
+from handx.pipelines import make_settings
+from handx.sampling.condition import MODES, Condition
 from handx.skeleton import BONES, JOINT_NAMES
 from handx.synth.corpus import write_synthetic
 from handx.train.loop import TrainConfig, train_diffusion
 from handx.viz.viewer import MAX_PAGE, is_loopback, serve
-from handx.viz.viewer_api import (MAX_GENERATE_BODY, MAX_TEXT, UnsafeNameError, check_relative_name, code_rows,
-                                  decode_motion)
+from handx.viz.viewer_api import (MAX_GENERATE_BODY, MAX_TEXT, UnsafeNameError, ViewerGenerator,
+                                  check_relative_name, code_rows, decode_motion)
 
 SECRET = "TOP-SECRET-MARKER-3141"  # content of a file beside the served path: must never come back
 REPO = Path(__file__).resolve().parents[1]
@@ -483,10 +485,11 @@ def test_generate_returns_one_window_made_by_the_loaded_run(gen_server):
     assert answer["texts"] == {"left": TEXTS["left"], "right": TEXTS["right"],
                                "two_hands_relation": TEXTS["relation"]}
     assert answer["mode"] == "text" and answer["clip"] is None and answer["seed"] == 3 and answer["steps"] == 5
-    assert answer["seconds"] > 0 and answer["settings"]["steps"] == 5
+    assert answer["seconds"] > 0 and answer["settings"]["steps"] == 5 and answer["settings"]["family"] == "diffusion"
     # What the library makes for the same request; the same request again is the same motion, another seed is not.
-    direct = gen_server.generator.generator.generate(GenerateRequest(
-        texts=(Triplet(TEXTS["left"], TEXTS["right"], TEXTS["relation"]),), steps=5, seed=3)).joints[0]
+    pipeline = gen_server.generator.pipeline
+    direct = pipeline.generate((Triplet(TEXTS["left"], TEXTS["right"], TEXTS["relation"]),), seed=3,
+                               settings=make_settings(pipeline, steps=5))[0]
     np.testing.assert_array_equal(joints, direct)
     np.testing.assert_array_equal(generated_joints(gen_server, {"texts": TEXTS, "seed": 3, "steps": 5})[1], joints)
     assert not np.allclose(generated_joints(gen_server, {"texts": TEXTS, "seed": 4, "steps": 5})[1], joints)
@@ -516,12 +519,60 @@ def test_every_mode_runs_and_keeps_what_it_promises(gen_server, store):
     for mode in MODES:
         _, joints = generated_joints(gen_server, {"texts": TEXTS, "clip": store.ids()[1], "mode": mode, "steps": 3})
         condition = Condition(mode, motion, frames=gen_server.generator.keyframes if mode == "keyframes" else ())
-        fixed = gen_server.generator.generator.constraint_mask(condition).reshape(60, 2, 21, 4)[..., :3] == 1
-        fixed = fixed.all(axis=-1)  # (60, 2, 21) joints the mode keeps
+        fixed = gen_server.generator.pipeline.constrained_joints(condition) == 1  # (60, 2, 21) joints kept
         assert fixed.any(), mode
         np.testing.assert_allclose(joints[fixed], motion[fixed], atol=1e-5, err_msg=mode)
     labels = {m["name"]: m["label"] for m in info["modes"]}
     assert labels["keyframes"] == "frames 0, 30, 59 from the clip"
+
+
+class _SecondFamily:
+    """A stand-in for another generator family: no sampler steps or guidance, only the left-hand mode."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Settings:
+        temperature: float = 0.9
+
+        def describe(self) -> dict:
+            return dataclasses.asdict(self)
+
+    family = "second"
+    modes = frozenset({"left-hand"})
+    frames = 60
+
+    def __init__(self, motion: np.ndarray):
+        self.motion = motion  # what every generation returns
+        self.calls: list = []
+
+    def generate(self, triplets, *, num=1, seed=0, constraints=None, settings=None, batch_size=64, progress=False):
+        self.calls.append((tuple(triplets), num, seed, constraints, settings))
+        return np.broadcast_to(self.motion, (len(triplets) * num, *self.motion.shape)).copy()
+
+
+def test_the_panel_offers_what_the_family_has_and_refuses_the_rest(store_dir, store):
+    family = _SecondFamily(np.asarray(store.motion(3), dtype=np.float32))
+    with serve(store_dir) as viewer:
+        viewer.generator = ViewerGenerator(family, Path("second-run"), viewer.catalog)
+        info = get_json(viewer, "/api/meta")["generate"]
+        assert [m["name"] for m in info["modes"]] == ["text", "left-hand"] and info["family"] == "second"
+        assert info["steps"] is None and info["guidance"] is None
+        for body, words in (({"texts": TEXTS, "clip": FIRST_CLIP, "mode": "wrists"},
+                             "mode must be one of text, left-hand, got \"wrists\" (the second family does not "
+                             "support 'wrists')"),
+                            ({"texts": TEXTS, "steps": 5}, "steps does not apply to the second family"),
+                            ({"texts": TEXTS, "guidance": 2.0}, "guidance does not apply to the second family")):
+            assert_json_error(*post_generate(viewer, body)[::2], 400, words)
+        assert family.calls == []
+        answer, joints = generated_joints(viewer, {"texts": TEXTS, "clip": FIRST_CLIP, "mode": "left-hand",
+                                                   "seed": 7})
+        np.testing.assert_array_equal(joints, family.motion)
+        (triplets, num, seed, constraints, settings), = family.calls
+        assert triplets == (Triplet(TEXTS["left"], TEXTS["right"], TEXTS["relation"]),) and num == 1 and seed == 7
+        assert constraints.mode == "left-hand" and settings == _SecondFamily.Settings()
+        np.testing.assert_array_equal(constraints.motion, store.motion(0))
+        assert answer["steps"] is None and answer["guidance"] is None and answer["family"] == "second"
+        assert answer["settings"] == {"family": "second", "temperature": 0.9, "seed": 7, "num": 1, "length": 60,
+                                      "mode": "left-hand"}
 
 
 BAD_BODIES = [
@@ -593,15 +644,15 @@ def test_without_generate_the_endpoint_is_absent(server):
 
 
 def test_one_generation_at_a_time(gen_server, monkeypatch):
-    generator = gen_server.generator.generator
-    real, started, release = generator.generate, threading.Event(), threading.Event()
+    pipeline = gen_server.generator.pipeline
+    real, started, release = pipeline.generate, threading.Event(), threading.Event()
 
-    def slow(req):
+    def slow(*args, **kwargs):
         started.set()
         assert release.wait(30)
-        return real(req)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(generator, "generate", slow)
+    monkeypatch.setattr(pipeline, "generate", slow)
     body = {"texts": TEXTS, "steps": 1}
     first: list = []
     thread = threading.Thread(target=lambda: first.append(post_generate(gen_server, body)))
@@ -619,10 +670,10 @@ def test_one_generation_at_a_time(gen_server, monkeypatch):
 
 
 def test_a_failing_generation_is_a_json_500_without_details(gen_server, monkeypatch):
-    def broken(req):
+    def broken(*args, **kwargs):
         raise RuntimeError("boom in /private/path")
 
-    monkeypatch.setattr(gen_server.generator.generator, "generate", broken)
+    monkeypatch.setattr(gen_server.generator.pipeline, "generate", broken)
     status, _, raw = post_generate(gen_server, {"texts": TEXTS, "steps": 1})
     assert_json_error(status, raw, 500, "generation failed (RuntimeError)")
     assert b"/private/path" not in raw
@@ -880,3 +931,25 @@ def test_page_generates_and_plays_the_motion_beside_the_clip(browser, gen_server
     expected_refusal = [p for p in browser.problems if "status of 400" in p]  # the empty request above
     assert len(expected_refusal) <= 1
     assert [p for p in browser.problems if p not in expected_refusal] == [], browser.problems
+
+
+def test_page_for_a_family_without_steps_has_no_steps_box_and_sends_none(browser, store_dir, store):
+    viewer = "window.handxViewer"
+    family = _SecondFamily(np.asarray(store.motion(3), dtype=np.float32))
+    with serve(store_dir) as server:
+        server.generator = ViewerGenerator(family, Path("second-run"), server.catalog)
+        browser.problems.clear()
+        browser.navigate(server.url)
+        browser.wait_for(f"{viewer} && {viewer}.ready", timeout=15)
+        assert browser.evaluate("document.getElementById('gen-steps').closest('label').hidden") is True
+        modes = browser.evaluate("Array.from(document.querySelectorAll('#gen-mode option'), o => o.value)")
+        assert modes == ["text", "left-hand"]
+        browser.evaluate("document.getElementById('gen-left').focus()")
+        browser.send("Input.insertText", {"text": TEXTS["left"]})
+        browser.evaluate("document.getElementById('gen-run').click()")
+        browser.wait_for(f"{viewer}.generated && !{viewer}.generating", timeout=30)
+        status = browser.evaluate("document.getElementById('gen-status').textContent")
+        assert re.fullmatch(r"generated in \d+\.\d\d s · text · seed 0", status), status
+        assert len(family.calls) == 1 and family.calls[0][4] == _SecondFamily.Settings()
+        browser.pump(0.2)
+        assert browser.problems == [], browser.problems

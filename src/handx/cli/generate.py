@@ -1,4 +1,5 @@
-"""``handx generate``: text (and constraints) → two-hand motion with a trained diffusion run."""
+"""``handx generate``: text (and constraints) → two-hand motion with a trained run of any generator family,
+through :mod:`handx.pipelines` (a long take with ``generate_take``, saved with :mod:`handx.pipelines.io`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def register(groups: argparse._SubParsersAction) -> None:
                     "reproduced exactly (--soft: the reference's 0.85 soft mask with a 5-frame ramp). Generated "
                     "hands keep their bone lengths (--projection): each hand is put on one skeleton, the condition "
                     "clip's, else --hand-size, else the training set's median hand (the nominal adult hand for "
-                    "runs that did not record one).")
+                    "runs that did not record one). Sampler options that a run's family does not have are ignored; "
+                    "those not given take the family's defaults.")
     p.add_argument("--ckpt", default=None, metavar="RUN",
                    help="run directory (handx train diffusion) or built-in model name (handx models); default: the "
                         "built-in generator handx-cpu")
@@ -31,9 +33,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--right", action="append", required=True, help="what the right hand does")
     p.add_argument("--relation", action="append", required=True, help="how the two hands relate")
     p.add_argument("--num", type=int, default=1, help="samples to draw (default 1)")
-    p.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="ddim (few steps, default) or ddpm")
-    p.add_argument("--steps", type=int, default=50, help="sampling steps (default 50; ddpm uses up to 1000)")
-    p.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (default 2.5; 1 = off)")
+    p.add_argument("--sampler", choices=["ddim", "ddpm"], default=None, help="ddim (few steps, default) or ddpm")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default 50; ddpm uses up to 1000)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (default 2.5; 1 = off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--length", type=int, help="frames to generate (default 60 per triplet minus overlaps)")
     p.add_argument("--overlap", type=int, default=10, help="frames shared by chained windows (default 10)")
@@ -43,7 +46,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", help="keyframes, comma-separated (mode keyframes), e.g. 0,30,59")
     p.add_argument("--k", type=int, default=10, help="frames fixed at each end (mode inbetween, default 10)")
     p.add_argument("--soft", action="store_true", help="soft masks (reference ramp) instead of exact constraints")
-    p.add_argument("--projection", choices=["end", "x0", "none"], default="end",
+    p.add_argument("--projection", choices=["end", "x0", "none"], default=None,
                    help="how generated hands are made rigid (wrists and bone directions kept, bone lengths fixed, "
                         "constrained joints exact): 'end' projects the final sample once (default), 'x0' also "
                         "the denoiser's estimate before every step (no smoother, measured in docs/diffusion.md), "
@@ -66,7 +69,10 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from handx.errors import HandxInputError
-    from handx.sampling.generate import Condition, GenerateRequest, Generator, save_npz, triplets
+    from handx.pipelines import load_pipeline, make_settings, pipeline_class
+    from handx.pipelines.io import generation_record, save_generation, triplets
+    from handx.runs import open_run
+    from handx.sampling.condition import Condition
 
     condition = None
     if args.render is not None:
@@ -86,28 +92,30 @@ def _generate(args: argparse.Namespace) -> int:
             condition = Condition(args.mode, clip, frames=frames, k=args.k, hard=not args.soft)
         except ValueError as exc:
             raise HandxInputError(args.condition, str(exc)) from exc
-    try:
-        request = GenerateRequest(texts=triplets(args.left, args.right, args.relation), num=args.num,
-                                  sampler=args.sampler, steps=args.steps, guidance=args.guidance, seed=args.seed,
-                                  length=args.length, overlap=args.overlap, condition=condition,
-                                  **({} if args.projection is None else {"projection": args.projection}),
-                                  **({} if args.smoothing is None else {"smoothing": args.smoothing}),
-                                  hand_size=args.hand_size)
-    except ValueError as exc:
-        raise HandxInputError(None, str(exc)) from exc
     from handx.assets import DEFAULT_GENERATOR, default_run, resolve_run
 
+    try:
+        segments = triplets(args.left, args.right, args.relation)
+    except ValueError as exc:
+        raise HandxInputError(None, str(exc)) from exc
+    run = open_run(default_run("generator") if args.ckpt is None else resolve_run(args.ckpt, kind="generator"))
+    try:
+        settings = make_settings(pipeline_class(run), sampler=args.sampler, steps=args.steps,
+                                 guidance=args.guidance, projection=args.projection, smoothing=args.smoothing,
+                                 hand_size=args.hand_size)  # checked before the weights are loaded
+    except ValueError as exc:
+        raise HandxInputError(None, str(exc)) from exc
     if args.ckpt is None:
-        run = default_run("generator")
         print(f"no --ckpt given: using the built-in generator {DEFAULT_GENERATOR}")
-    else:
-        run = resolve_run(args.ckpt, kind="generator")
-    generator = Generator.load(run, checkpoint=args.checkpoint, device=args.device)
-    generated = generator.generate(request)
-    save_npz(args.out, generated, extra={"run": str(args.ckpt or DEFAULT_GENERATOR)})
-    print(f"generated {generated.joints.shape[0]} motion(s) of {generated.joints.shape[1]} frames into {args.out}")
+    pipeline = load_pipeline(run, checkpoint=args.checkpoint, device=args.device)
+    joints = pipeline.generate_take(segments, length=args.length, overlap=args.overlap, num=args.num,
+                                    seed=args.seed, constraints=condition, settings=settings)
+    record = generation_record(pipeline.family, settings, joints, seed=args.seed, constraints=condition,
+                               run=str(args.ckpt or DEFAULT_GENERATOR))
+    save_generation(args.out, joints, segments, record)
+    print(f"generated {joints.shape[0]} motion(s) of {joints.shape[1]} frames into {args.out}")
     if args.render is not None:
-        _render(args, generated, generator)
+        _render(args, pipeline, joints, segments, condition)
     return 0
 
 
@@ -120,16 +128,13 @@ def _check_render(args: argparse.Namespace) -> None:
     check_panel_count(args.num + (args.condition is not None))
 
 
-def _render(args: argparse.Namespace, generated, generator) -> None:
-    from handx.viz.panels import constrained_joints, generation_panels
+def _render(args: argparse.Namespace, pipeline, joints, segments, condition) -> None:
+    from handx.viz.panels import generation_panels
     from handx.viz.render import render
 
-    condition = generated.request.condition
-    highlight = None
-    if condition is not None:
-        highlight = constrained_joints(generator.constraint_mask(condition))  # (T, 2, 21)
-    texts = [(t.left, t.right, t.relation) for t in generated.request.texts]
-    panels = generation_panels(generated.joints, texts, highlight=highlight,
+    highlight = None if condition is None else pipeline.constrained_joints(condition)  # (T, 2, 21)
+    texts = [(t.left, t.right, t.relation) for t in segments]
+    panels = generation_panels(joints, texts, highlight=highlight,
                                condition=None if condition is None else condition.motion)
     result = render(panels, args.render, progress=True)
     print(f"rendered {len(panels)} panel(s) into {result.path}")

@@ -26,9 +26,9 @@ def register(groups: argparse._SubParsersAction) -> None:
                         "name files relative to PATH, never by their absolute path)")
     p.add_argument("--open", action="store_true", help="open the page in the default web browser")
     p.add_argument("--generate", action="store_true",
-                   help="load a diffusion model at start and show the generate panel (one generation at a time); "
-                        "without --ckpt the default built-in generator, and the viewer refuses to start if it "
-                        "is not installed (see handx models)")
+                   help="load a generator model (any family) at start and show the generate panel (one "
+                        "generation at a time); without --ckpt the default built-in generator, and the viewer "
+                        "refuses to start if it is not installed (see handx models)")
     p.add_argument("--ckpt", metavar="RUN",
                    help="with --generate: the model, a run directory (handx train diffusion) or a built-in "
                         "model's name (handx models lists them)")

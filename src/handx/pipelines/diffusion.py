@@ -1,7 +1,7 @@
 """The diffusion family behind :class:`~handx.pipelines.base.TextToMotion` (reference §4–5): the treble
 denoiser sampled with DDIM or DDPM, classifier-free guidance, every conditioning mode of
-:mod:`handx.sampling.modes`, projection onto one skeleton per hand and temporal smoothing
-(:class:`handx.sampling.generate.Generator` does the work).
+:data:`handx.sampling.condition.MODES` by inpainting, long takes by chained windows, projection onto one skeleton
+per hand and temporal smoothing (:class:`handx.sampling.generate.Generator` does the work).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 from handx.motion import Triplet
 from handx.pipelines.base import check_constraints
 from handx.runs import Run
-from handx.sampling.generate import (DEFAULT_PROJECTION, DEFAULT_SMOOTHING, MODES, Condition, GenerateRequest,
-                                     Generator)
+from handx.sampling.condition import DEFAULT_OVERLAP, MODES, Condition
+from handx.sampling.generate import DEFAULT_PROJECTION, DEFAULT_SMOOTHING, GenerateRequest, Generator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,16 +54,24 @@ class DiffusionPipeline:
     def __init__(self, generator: Generator, source: str):
         self.generator = generator
         self.source = source
+        self.frames = int(generator.config.frames)
 
     @classmethod
     def load(cls, run: Run, *, device: str = "cpu", checkpoint: str | os.PathLike | None = None
              ) -> "DiffusionPipeline":
         return cls(Generator.load(run.path, checkpoint=checkpoint, device=device), os.fspath(run.path))
 
+    def _settings(self, settings: DiffusionSettings | None) -> DiffusionSettings:
+        if settings is None:
+            return DiffusionSettings()
+        if not isinstance(settings, DiffusionSettings):
+            raise TypeError(f"the diffusion family takes DiffusionSettings, got {type(settings).__name__}")
+        return settings
+
     def generate(self, triplets: Sequence[Triplet], *, num: int = 1, seed: int = 0,
                  constraints: Condition | None = None, settings: DiffusionSettings | None = None,
                  batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        settings = settings or DiffusionSettings()
+        settings = self._settings(settings)
         triplets = tuple(triplets)
         if num < 1:
             raise ValueError(f"num must be >= 1, got {num}")
@@ -75,6 +83,20 @@ class DiffusionPipeline:
         out = [self.generator.generate(settings.request((t,), num=num, seed=seed, condition=constraints)).joints
                for t in triplets]
         return np.concatenate(out)
+
+    def generate_take(self, segments: Sequence[Triplet], *, length: int | None = None,
+                      overlap: int = DEFAULT_OVERLAP, num: int = 1, seed: int = 0,
+                      constraints: Condition | None = None, settings: DiffusionSettings | None = None
+                      ) -> np.ndarray:
+        settings = self._settings(settings)
+        check_constraints(self, constraints)
+        request = settings.request(tuple(segments), num=num, seed=seed, length=length, overlap=overlap,
+                                   condition=constraints)
+        return self.generator.generate(request).joints  # (num, length, 2, 21, 3)
+
+    def constrained_joints(self, constraints: Condition) -> np.ndarray:
+        check_constraints(self, constraints)
+        return self.generator.constrained_joints(constraints)  # (frames, 2, 21)
 
 
 PIPELINE = DiffusionPipeline

@@ -23,8 +23,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +36,7 @@ from handx.representations.joints168 import FEATURES_PER_JOINT, decode, encode
 from handx.representations.stats import FeatureStats
 from handx.runs import CONFIG, load_checkpoint, open_run
 from handx.sampling import modes
+from handx.sampling.condition import DEFAULT_OVERLAP, Condition
 from handx.sampling.ddim import DDIMScheduler
 from handx.sampling.ddpm import DDPMScheduler
 from handx.sampling.inpaint import Inpainting
@@ -46,37 +45,12 @@ from handx.sampling.schedule import NoiseSchedule
 from handx.skeleton import NUM_HANDS, NUM_JOINTS
 from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
 
-MODES = ("left-hand", "right-hand", "wrists", "inbetween", "keyframes")
 #: Where generated joints are projected onto the fixed skeleton (module docstring): once at the end, also on
 #: every step's x̂₀, or not at all.
 PROJECTIONS = ("end", "x0", "none")
 DEFAULT_PROJECTION = "end"
 #: Gaussian low-pass of generated joints along time, σ in frames (0: off), before constraints and projection.
 DEFAULT_SMOOTHING = 1.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Condition:
-    """A conditioning mode (reference §5) with the motion that supplies the constrained values.
-
-    ``motion`` is a ``(T, 2, 21, 3)`` clip in metres (T = the window length). ``mode``: ``left-hand`` /
-    ``right-hand`` (the given hand is kept, the other reacts), ``wrists`` (both wrist paths), ``inbetween``
-    (first and last ``k`` frames), ``keyframes`` (the listed ``frames``, all joints; a contact keyframe is a
-    keyframe at a contact frame). ``hard`` masks reproduce the values exactly; soft masks follow the reference
-    ramp.
-    """
-
-    mode: str
-    motion: np.ndarray
-    frames: tuple[int, ...] = ()
-    k: int = 10
-    hard: bool = True
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"Condition.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.mode == "keyframes" and not self.frames:
-            raise ValueError("Condition.frames must list at least one frame for mode 'keyframes'")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +71,7 @@ class GenerateRequest:
     guidance: float = 2.5
     seed: int = 0
     length: int | None = None
-    overlap: int = 10
+    overlap: int = DEFAULT_OVERLAP
     condition: Condition | None = None
     projection: str = DEFAULT_PROJECTION
     hand_size: float | None = None
@@ -134,12 +108,6 @@ class Generated:
 
     joints: np.ndarray
     request: GenerateRequest
-
-    def settings(self) -> dict[str, Any]:
-        r = self.request
-        return {"sampler": r.sampler, "steps": r.steps, "guidance": r.guidance, "seed": r.seed, "num": r.num,
-                "length": int(self.joints.shape[1]), "mode": r.condition.mode if r.condition else "text",
-                "projection": r.projection, "hand_size": r.hand_size, "smoothing": r.smoothing}
 
 
 class Generator:
@@ -226,8 +194,16 @@ class Generator:
 
     def constraint_mask(self, condition: Condition) -> np.ndarray:
         """Which features ``(T, 168)`` a condition constrains (1 = kept from the condition motion; soft masks
-        have values in between), e.g. to show constrained joints in a render."""
+        have values in between)."""
         return self._condition(condition, 1).mask[0].cpu().numpy()
+
+    def constrained_joints(self, condition: Condition) -> np.ndarray:
+        """How strongly a condition keeps each joint's position: ``(T, 2, 21)`` float32 in [0, 1], the weight of
+        the joint's x, y, z features in :meth:`constraint_mask` (1: reproduced exactly under a hard mask; soft
+        masks in between; 0: generated), e.g. to show constrained joints in a render."""
+        mask = self.constraint_mask(condition)  # (T, 168)
+        per_joint = mask.reshape(mask.shape[0], NUM_HANDS, NUM_JOINTS, FEATURES_PER_JOINT)  # (T, 2, 21, 4)
+        return per_joint[..., :3].min(axis=-1).astype(np.float32)  # (T, 2, 21)
 
     def _lengths(self, request: GenerateRequest) -> np.ndarray:
         """The skeleton ``(2, 20)`` generated hands are projected onto (module docstring)."""
@@ -241,9 +217,7 @@ class Generator:
         """Joints ``(T, 2, 21)`` a hard condition reproduces exactly (positions masked 1), or None."""
         if condition is None or not condition.hard:
             return None
-        mask = self.constraint_mask(condition)  # (T, 168)
-        per_joint = mask.reshape(mask.shape[0], NUM_HANDS, NUM_JOINTS, FEATURES_PER_JOINT)  # (T, 2, 21, 4)
-        return (per_joint[..., :3] == 1).all(axis=-1)  # (T, 2, 21)
+        return self.constrained_joints(condition) == 1  # (T, 2, 21)
 
     def _project_x0(self, lengths: np.ndarray):
         """The ``project_x0`` hook of :func:`handx.sampling.loop.sample`: x̂₀ (normalised features) → the same
@@ -349,23 +323,3 @@ class Generator:
 def _split_length(length: int, parts: int) -> list[int]:
     base, extra = divmod(length, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
-
-
-def save_npz(path: str | os.PathLike, generated: Generated, *, extra: dict[str, Any] | None = None) -> None:
-    """Write ``joints`` ``(K, T, 2, 21, 3)``, the texts and the settings (JSON) to an ``.npz`` (no pickles)."""
-    import json
-
-    from handx.io.atomic import atomic_open
-
-    texts = generated.request.texts
-    with atomic_open(path, "wb") as handle:
-        np.savez(handle, joints=generated.joints,
-                 left=np.array([t.left for t in texts]), right=np.array([t.right for t in texts]),
-                 two_hands_relation=np.array([t.relation for t in texts]),
-                 settings=np.array(json.dumps({**generated.settings(), **(extra or {})})))
-
-
-def triplets(left: Sequence[str], right: Sequence[str], relation: Sequence[str]) -> tuple[Triplet, ...]:
-    if not (len(left) == len(right) == len(relation)):
-        raise ValueError("give as many --left as --right and --relation texts (one triplet per segment)")
-    return tuple(Triplet(a, b, c) for a, b, c in zip(left, right, relation))

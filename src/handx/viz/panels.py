@@ -20,6 +20,8 @@ from handx.skeleton import NUM_HANDS, NUM_JOINTS
 
 #: Most clips one render shows (a grid of 4 × 4).
 MAX_PANELS = 16
+#: A joint a condition keeps with a weight over this is marked (a soft condition's ramp starts near 0).
+HIGHLIGHT_OVER = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,21 +103,15 @@ def load_panels(sources: Sequence[tuple[str | os.PathLike, Sequence[str] | None]
 def generation_panels(joints: np.ndarray, texts: Sequence[tuple[str, str, str]], *,
                       highlight: np.ndarray | None = None, condition: np.ndarray | None = None) -> list[Panel]:
     """Panels for generated samples ``(K, T, 2, 21, 3)``: ``sample k`` each, captioned with the description
-    triplet (segments of a long take joined with "Then:"), constrained joints ``highlight`` ``(T', 2, 21)``
-    marked; the ``condition`` clip, if any, comes last with the same marks."""
+    triplet (segments of a long take joined with "Then:"); ``highlight`` ``(T', 2, 21)``, how strongly a
+    condition keeps each joint (``pipeline.constrained_joints``, in [0, 1]; bool works too), marks the joints
+    kept more than :data:`HIGHLIGHT_OVER`; the ``condition`` clip, if any, comes last with the same marks."""
     joints = np.asarray(joints)
     t = joints.shape[1]
     caption = tuple(" Then: ".join(seg[b] for seg in texts) for b in range(3))
-    mask = None if highlight is None else np.asarray(highlight, dtype=bool)[:t]
+    marks = None if highlight is None else np.asarray(highlight, dtype=np.float32) > HIGHLIGHT_OVER  # (T', 2, 21)
+    mask = None if marks is None else marks[:t]
     panels = [Panel(motion, f"sample {k}", caption, mask) for k, motion in enumerate(joints)]
     if condition is not None:
-        panels.append(Panel(condition, "condition", None, highlight))
+        panels.append(Panel(condition, "condition", None, marks))
     return panels
-
-
-def constrained_joints(feature_mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Joints whose inpainting weight exceeds ``threshold`` on any feature: an inpainting mask ``(T, 168)`` of the
-    diffusion features (42 joints × 4, :mod:`handx.representations.joints168`) → ``(T, 2, 21)`` bool."""
-    mask = np.asarray(feature_mask)
-    t = mask.shape[0]
-    return (mask.reshape(t, NUM_HANDS, NUM_JOINTS, -1) > threshold).any(axis=-1)  # (T, 2, 21)

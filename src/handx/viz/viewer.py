@@ -472,9 +472,9 @@ class ViewerServer:
     ``start()`` serves from a background thread (tests, notebooks); ``serve_forever()`` serves in the calling
     thread until Ctrl-C; ``close()`` stops and releases the port. ``url`` is the address to open.
 
-    ``generate``: load a diffusion run at start (``ckpt``: a run directory or a built-in model's name; None: the
-    default built-in generator, :data:`handx.assets.DEFAULT_GENERATOR`) and serve ``/api/generate``; a missing
-    run raises :class:`HandxInputError` here, before the port is bound.
+    ``generate``: load a generator run of any family (:mod:`handx.pipelines`) at start (``ckpt``: a run directory
+    or a built-in model's name; None: the default built-in generator, :data:`handx.assets.DEFAULT_GENERATOR`) and
+    serve ``/api/generate``; a missing run raises :class:`HandxInputError` here, before the port is bound.
     """
 
     def __init__(self, path: str | os.PathLike, host: str = DEFAULT_HOST, port: int = 0, *, generate: bool = False,

@@ -19,9 +19,10 @@ metres, exact), the skeleton (bones from :mod:`handx.skeleton`, so the page neve
 variants, and the motion codes of reference §2.5 (computed on demand with :func:`motion_codes`, cached) with
 :func:`code_rows`, their events flattened into timeline rows.
 
-With ``handx view --generate``, a :class:`ViewerGenerator` holds one diffusion run (reference §4, §5) loaded at
-start and turns a checked request of the page's generate panel (three texts, optionally a clip of the catalog and
-a conditioning mode of :data:`handx.sampling.generate.MODES`) into generated motion, one request at a time.
+With ``handx view --generate``, a :class:`ViewerGenerator` holds one run of any generator family (a
+:class:`handx.pipelines.TextToMotion`) loaded at start and turns a checked request of the page's generate panel
+(three texts, optionally a clip of the catalog and one of the family's conditioning modes,
+:data:`handx.sampling.condition.MODES`) into generated motion, one request at a time.
 """
 
 from __future__ import annotations
@@ -435,7 +436,8 @@ class GeneratorBusyError(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class GenerateAsk:
     """A checked request of the generate panel: the three texts; ``clip``, the catalog index of the clip shown
-    beside the result (and its condition unless ``mode`` is ``"text"``), or None; the sampler settings."""
+    beside the result (and its condition unless ``mode`` is ``"text"``), or None; the sampler settings
+    (``steps`` and ``guidance`` None for a family without them)."""
 
     left: str
     right: str
@@ -443,12 +445,13 @@ class GenerateAsk:
     clip: int | None
     mode: str
     seed: int
-    steps: int
-    guidance: float
+    steps: int | None
+    guidance: float | None
 
 
 def _field_default(cls: type, name: str) -> Any:
-    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+    """The default of dataclass ``cls``'s field ``name``, or None when it has no such field."""
+    return next((f.default for f in dataclasses.fields(cls) if f.name == name), None)
 
 
 def _strict_json(body: bytes) -> Any:
@@ -486,25 +489,30 @@ def _integer(body: dict[str, Any], name: str, default: int, lo: int, hi: int) ->
 
 
 class ViewerGenerator:
-    """A diffusion run loaded once, serving the viewer's generate panel over ``catalog``, one request at a time.
+    """A generator run loaded once (a :class:`handx.pipelines.TextToMotion` of any family), serving the viewer's
+    generate panel over ``catalog``, one request at a time.
 
-    :meth:`parse` checks a request body (JSON; see ``docs/viz.md``) against the catalog and raises
-    :class:`ValueError` (bad request), :class:`KeyError` (no such clip) or :class:`UnsafeNameError`;
-    :meth:`generate` runs it and raises :class:`GeneratorBusyError` while another generation runs.
+    The panel offers the family's conditioning modes and its sampler defaults (``steps`` and ``guidance`` of its
+    ``Settings``, where it has them). :meth:`parse` checks a request body (JSON; see ``docs/viz.md``) against the
+    catalog and the family and raises :class:`ValueError` (bad request, or a mode or setting the family does not
+    have), :class:`KeyError` (no such clip) or :class:`UnsafeNameError`; :meth:`generate` runs it and raises
+    :class:`GeneratorBusyError` while another generation runs.
     """
 
-    def __init__(self, generator: Any, run: Path, catalog: Catalog):
-        from handx.sampling.generate import MODES, Condition, GenerateRequest
+    def __init__(self, pipeline: Any, run: Path, catalog: Catalog):
+        from handx.sampling.condition import MODES, Condition
 
-        self.generator = generator  # handx.sampling.generate.Generator
+        self.pipeline = pipeline  # handx.pipelines.TextToMotion
         self.run = Path(run)
         self.catalog = catalog
-        self.frames = int(generator.config.frames)
-        self.modes = (TEXT_MODE, *MODES)
+        self.frames = int(pipeline.frames)
+        self.modes = (TEXT_MODE, *(m for m in MODES if m in pipeline.modes))
+        self.unsupported = tuple(m for m in MODES if m not in pipeline.modes)  # refused naming the family
         self.keyframes = (0, self.frames // 2, self.frames - 1)  # the keyframes mode keeps these frames
         self.inbetween = int(_field_default(Condition, "k"))  # the inbetween mode keeps this many at each end
-        self.default_steps = int(_field_default(GenerateRequest, "steps"))
-        self.default_guidance = float(_field_default(GenerateRequest, "guidance"))
+        steps, guidance = (_field_default(pipeline.Settings, name) for name in ("steps", "guidance"))
+        self.default_steps = None if steps is None else int(steps)
+        self.default_guidance = None if guidance is None else float(guidance)
         self._lock = threading.Lock()
 
     @classmethod
@@ -512,14 +520,14 @@ class ViewerGenerator:
         """Load the run ``ckpt`` (a run directory or a built-in model's name; None: the default built-in
         generator). Raises :class:`HandxInputError` when there is none."""
         from handx.assets import default_run, resolve_run
-        from handx.sampling.generate import Generator
+        from handx.pipelines import load_pipeline
 
         run = resolve_run(ckpt, kind="generator") if ckpt is not None else default_run("generator")
         try:
-            generator = Generator.load(run, device=device)
+            pipeline = load_pipeline(run, device=device)
         except OSError as exc:
             raise HandxInputError(run, f"cannot load the model ({exc})") from exc
-        return cls(generator, run, catalog)
+        return cls(pipeline, run, catalog)
 
     @property
     def busy(self) -> bool:
@@ -532,7 +540,8 @@ class ViewerGenerator:
                   "right-hand": "right hand from the clip, left hand reacts",
                   "wrists": "both wrist paths from the clip", "inbetween": f"first and last {k} frames from the clip",
                   "keyframes": f"frames {keys} from the clip"}
-        return {"run": self.run.name, "frames": self.frames, "fps": FPS, "max_text": MAX_TEXT,
+        return {"run": self.run.name, "family": self.pipeline.family, "frames": self.frames, "fps": FPS,
+                "max_text": MAX_TEXT,
                 "modes": [{"name": m, "label": labels.get(m, m)} for m in self.modes],
                 "steps": self.default_steps, "max_steps": MAX_STEPS, "guidance": self.default_guidance,
                 "max_guidance": MAX_GUIDANCE, "max_seed": MAX_SEED}
@@ -557,7 +566,9 @@ class ViewerGenerator:
             raise ValueError("all three texts are empty; describe at least one of them")
         mode = data.get("mode", TEXT_MODE)
         if mode not in self.modes:
-            raise ValueError(f"mode must be one of {', '.join(self.modes)}, got {json.dumps(mode)[:60]}")
+            raise ValueError(f"mode must be one of {', '.join(self.modes)}, got {json.dumps(mode)[:60]}"
+                             + (f" (the {self.pipeline.family} family does not support {mode!r})"
+                                if mode in self.unsupported else ""))
         clip_id, file = data.get("clip"), data.get("file")
         for name, value in (("clip", clip_id), ("file", file)):
             if value is not None and not isinstance(value, str):
@@ -571,18 +582,27 @@ class ViewerGenerator:
             if self.catalog.frames(index) != self.frames:
                 raise ValueError(f"clip {clip_id!r} has {self.catalog.frames(index)} frames; the model's condition "
                                  f"clips have {self.frames}")
-        guidance = data.get("guidance", self.default_guidance)
-        if type(guidance) not in (int, float) or not 0 <= guidance <= MAX_GUIDANCE:
-            raise ValueError(f"guidance must be a number in [0, {MAX_GUIDANCE:g}], got {json.dumps(guidance)[:40]}")
-        return GenerateAsk(texts["left"], texts["right"], texts["relation"], index, mode,
-                           _integer(data, "seed", 0, 0, MAX_SEED), _integer(data, "steps", self.default_steps, 1,
-                                                                             MAX_STEPS), float(guidance))
+        for name, default in (("steps", self.default_steps), ("guidance", self.default_guidance)):
+            if default is None and name in data:
+                raise ValueError(f"{name} does not apply to the {self.pipeline.family} family")
+        guidance = None
+        if self.default_guidance is not None:
+            guidance = data.get("guidance", self.default_guidance)
+            if type(guidance) not in (int, float) or not 0 <= guidance <= MAX_GUIDANCE:
+                raise ValueError(f"guidance must be a number in [0, {MAX_GUIDANCE:g}], "
+                                 f"got {json.dumps(guidance)[:40]}")
+            guidance = float(guidance)
+        seed = _integer(data, "seed", 0, 0, MAX_SEED)
+        steps = None if self.default_steps is None else _integer(data, "steps", self.default_steps, 1, MAX_STEPS)
+        return GenerateAsk(texts["left"], texts["right"], texts["relation"], index, mode, seed, steps, guidance)
 
     def generate(self, ask: GenerateAsk) -> dict[str, Any]:
         """Run ``ask``: the generated motion (base64 float32 ``(T, 2, 21, 3)`` metres, as in a clip payload), the
         seconds it took, and what was asked. Raises :class:`GeneratorBusyError` if a generation is running."""
         from handx.motion import Triplet
-        from handx.sampling.generate import Condition, GenerateRequest
+        from handx.pipelines import make_settings
+        from handx.pipelines.io import generation_record
+        from handx.sampling.condition import Condition
 
         if not self._lock.acquire(blocking=False):
             raise GeneratorBusyError("a generation is running already; try again when it has finished")
@@ -591,19 +611,21 @@ class ViewerGenerator:
             if ask.mode != TEXT_MODE:
                 motion = self.catalog.motion(ask.clip)  # (T, 2, 21, 3)
                 condition = Condition(ask.mode, motion, frames=self.keyframes if ask.mode == "keyframes" else ())
-            request = GenerateRequest(texts=(Triplet(ask.left, ask.right, ask.relation),), num=1, steps=ask.steps,
-                                      guidance=ask.guidance, seed=ask.seed, condition=condition)
+            settings = make_settings(self.pipeline, steps=ask.steps, guidance=ask.guidance)
             start = time.perf_counter()
-            result = self.generator.generate(request)
+            joints = self.pipeline.generate((Triplet(ask.left, ask.right, ask.relation),), num=1, seed=ask.seed,
+                                            constraints=condition, settings=settings)  # (1, T, 2, 21, 3)
             seconds = time.perf_counter() - start
         finally:
             self._lock.release()
-        joints = np.asarray(result.joints[0], dtype=np.float32)  # (T, 2, 21, 3)
+        record = generation_record(self.pipeline.family, settings, joints, seed=ask.seed, constraints=condition)
+        joints = np.asarray(joints[0], dtype=np.float32)  # (T, 2, 21, 3)
         clip_id, file = self.catalog.clip_name(ask.clip) if ask.clip is not None else (None, None)
-        log.info("generated %d frames (%s, seed %d, %d steps) in %.2f s", joints.shape[0], ask.mode, ask.seed,
+        log.info("generated %d frames (%s, seed %d, %s steps) in %.2f s", joints.shape[0], ask.mode, ask.seed,
                  ask.steps, seconds)
         return {"frames": int(joints.shape[0]), "fps": FPS, "shape": list(joints.shape),
                 "encoding": "base64-float32-le", "motion": encode_motion(joints), "seconds": round(seconds, 3),
                 "texts": {"left": ask.left, "right": ask.right, "two_hands_relation": ask.relation},
                 "mode": ask.mode, "clip": clip_id, "file": file, "seed": ask.seed, "steps": ask.steps,
-                "guidance": ask.guidance, "run": self.run.name, "settings": _jsonable(result.settings())}
+                "guidance": ask.guidance, "run": self.run.name, "family": self.pipeline.family,
+                "settings": _jsonable(record)}

@@ -758,8 +758,12 @@
       option.value = mode.name;
       return option;
     }));
-    el.gen.steps.value = String(info.steps);
-    el.gen.steps.max = String(info.max_steps);
+    // A family without sampler steps (info.steps null) has no steps box, and none is sent.
+    el.gen.steps.closest("label").hidden = info.steps === null;
+    if (info.steps !== null) {
+      el.gen.steps.value = String(info.steps);
+      el.gen.steps.max = String(info.max_steps);
+    }
     el.gen.seed.max = String(info.max_seed);
   }
 
@@ -792,8 +796,8 @@
       },
       mode: el.gen.mode.value,
       seed: Number(el.gen.seed.value),
-      steps: Number(el.gen.steps.value),
     };
+    if (!el.gen.steps.closest("label").hidden) body.steps = Number(el.gen.steps.value);
     if (el.gen.clip.value === "open" && state.clipId) {
       body.clip = state.clipId;
       if (state.file) body.file = state.file;
@@ -804,8 +808,8 @@
     try {
       const answer = await postJSON("/api/generate", body);
       showGenerated(answer);
-      genStatus(`generated in ${answer.seconds.toFixed(2)} s · ${answer.mode} · seed ${answer.seed} · `
-                + `${answer.steps} steps`, false);
+      genStatus(`generated in ${answer.seconds.toFixed(2)} s · ${answer.mode} · seed ${answer.seed}`
+                + (answer.steps === null ? "" : ` · ${answer.steps} steps`), false);
     } catch (err) {
       genStatus(`cannot generate: ${err.message}`, true);
     } finally {
