@@ -10,21 +10,22 @@
 #   2. evaluator: the TMR-style judge of the synthetic benchmark (small preset, 800 steps × 64, lr 1e-3) on the
 #      synthetic train split; its held-out R-precision is logged in OUT/evaluator/metrics.jsonl.
 #   3. generator: the `cpu` diffusion preset (4 layers × 256, 4-frame tokens, fused pooled-text branches) on
-#      synthetic train + real, 3,500 steps of batch 64, lr 1e-3 with 200 warm-up steps and cosine decay to
-#      1e-4, EMA 0.999, the intra-hand contact term at weight 1 (docs/training.md); held-out EMA loss every 500
-#      steps (the best step is kept in OUT/generator/best; every checkpoint is kept for the learning curve).
-#      Text and motion features are computed once per store.
+#      synthetic train + real, 7,000 steps of batch 64 (GENERATOR_STEPS), lr 1e-3 with 200 warm-up steps and
+#      cosine decay to 1e-4, EMA 0.999; the intra-hand contact term off (CONTACT_LOSS=w turns it on; measured in
+#      docs/training.md); held-out EMA loss every 500 steps (the best step is kept in OUT/generator/best; every
+#      checkpoint is kept for the learning curve). Text and motion features are computed once per store.
 #   4. package: both models as built-ins (float16 EMA weights of the best step + config + statistics +
 #      model.json) into OUT/assets.
 #   5. benchmark: handx eval of the packaged generator against the synthetic test split (never trained on), 20
 #      replications, into OUT/eval; the scores go into model.json. The learning curve: R@3 of every kept
 #      checkpoint (benchmarks/learning_curve.py). Install with: cp -r OUT/assets/* src/handx/assets/
 #
-# Measured on a 2-core x86_64 VM (docs/training.md): about 1.5 hours in all.
+# Measured on a 2-core x86_64 VM (docs/training.md): about 2 hours in all.
 set -euo pipefail
 out=${1:-runs/builtin}
 shared=${SHARED_DATA:-../shared/data}
-steps=${GENERATOR_STEPS:-3500}
+steps=${GENERATOR_STEPS:-7000}
+contact=${CONTACT_LOSS:-0}
 mkdir -p "$out"
 export PYTHONHASHSEED=0
 # Several torch processes on few cores (a recipe step beside other work): OpenMP threads that spin while they
@@ -54,7 +55,7 @@ handx train evaluator --data "$out/synth" --out "$out/evaluator" --preset small 
 
 echo "== 3. generator"
 handx train diffusion "${data[@]}" --out "$out/generator" --preset cpu --steps "$steps" --batch-size 64 \
-    --lr 1e-3 --warmup 200 --contact-loss 1.0 --eval-every 500 --save-every 500 --keep 20 --val-items 128 \
+    --lr 1e-3 --warmup 200 --contact-loss "$contact" --eval-every 500 --save-every 500 --keep 20 --val-items 128 \
     --no-progress
 
 echo "== 4. package"
