@@ -28,10 +28,11 @@ import torch
 
 from handx.features.contacts import INTRA_TIP_CONTACT
 from handx.features.signals import INTRA_TIP_FINGERS
-from handx.skeleton import TIPS
+from handx.representations.joints168 import LAYOUT
+from handx.skeleton import NUM_HANDS, NUM_JOINTS, TIPS
 
-JOINTS, CHANNELS = 42, 4
-XYZ = torch.tensor([j * CHANNELS + c for j in range(JOINTS) for c in range(3)])  # (126,) feature indices
+#: the position columns of the 168-d features, hand-, joint- then axis-major ``(126,)``, from the representation's layout
+XYZ = torch.as_tensor(LAYOUT.columns(channels=("pos",)))
 THUMB_TIP = TIPS["thumb"]
 OTHER_TIPS = torch.tensor([TIPS[f] for f in INTRA_TIP_FINGERS])  # (4,) joints within a hand
 
@@ -66,7 +67,7 @@ def intra_tip_distances(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) 
     """Thumb tip → index/middle/ring/pinky tip distances in metres of normalised features ``(B, T, 168)``
     with per-feature statistics ``(168,)``: ``(B, T, 2, 4)``."""
     xyz = XYZ.to(x.device)
-    joints = (x[..., xyz] * std[xyz] + mean[xyz]).unflatten(-1, (2, JOINTS // 2, 3))  # (B, T, 2, 21, 3) metres
+    joints = (x[..., xyz] * std[xyz] + mean[xyz]).unflatten(-1, (NUM_HANDS, NUM_JOINTS, 3))  # (B, T, 2, 21, 3) m
     thumb = joints[..., THUMB_TIP:THUMB_TIP + 1, :]  # (B, T, 2, 1, 3)
     return torch.linalg.vector_norm(joints[..., OTHER_TIPS.to(x.device), :] - thumb, dim=-1)  # (B, T, 2, 4)
 
