@@ -63,7 +63,7 @@ python -m handx.assets.package --generator "$out/generator" --evaluator "$out/ev
 
 echo "== 5. benchmark and learning curve"
 handx eval --evaluator "$out/assets/handx-eval-synth" --data "$out/synth" --ckpt "$out/assets/handx-cpu" \
-    --out "$out/eval" --replications 20 --no-progress
+    --out "$out/eval" --replications 20 --groups 2 --no-progress
 python -m handx.assets.package --generator "$out/generator" --evaluator "$out/evaluator" --out "$out/assets" \
     --results "$out/eval/results.json"
 python benchmarks/learning_curve.py --run "$out/generator" --evaluator "$out/assets/handx-eval-synth" \
