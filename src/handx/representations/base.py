@@ -22,8 +22,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -150,28 +150,26 @@ class Layout:
         return np.flatnonzero(self.select(hand, joints, channels, components))
 
 
-@runtime_checkable
-class Representation(Protocol):
-    """Per-frame motion features with an exact inverse.
+@dataclasses.dataclass(frozen=True)
+class Representation:
+    """Per-frame motion features with an exact inverse: a name, a width, a :class:`Layout` and two functions.
 
     ``encode(joints (..., T, 2, 21, 3)) → (features (..., T, F), extras)``, where ``extras`` ``(..., 3)`` is the
-    per-clip translation the features do not carry, and ``decode(features, extras)`` gives the joints back
+    per-clip translation the features do not carry, and ``decode(features, extras=None)`` gives the joints back
     (numpy or torch). Without ``extras``, ``decode`` returns the canonical placement: the right wrist at the
     origin at frame 0 (reference §1.2).
     """
 
-    @property
-    def name(self) -> str: ...
+    name: str
+    features: int
+    layout: Layout
+    encode: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    decode: Callable[..., ArrayOrTensor]
 
-    @property
-    def features(self) -> int: ...
-
-    @property
-    def layout(self) -> Layout: ...
-
-    def encode(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def decode(self, features: ArrayOrTensor, extras: ArrayOrTensor | None = None) -> ArrayOrTensor: ...
+    def __post_init__(self) -> None:
+        if self.layout.features != self.features:
+            raise ValueError(f"Representation {self.name}: its layout has {self.layout.features} columns, "
+                             f"not {self.features}")
 
 
 def check_clips(joints: np.ndarray, name: str) -> None:

@@ -25,7 +25,8 @@ import math
 import numpy as np
 
 from handx.kinematics import local_frame
-from handx.representations.base import XYZ, ArrayOrTensor, Layout, check_clips, check_extras, check_features
+from handx.representations.base import (XYZ, ArrayOrTensor, Layout, Representation, check_clips, check_extras,
+                                       check_features)
 from handx.skeleton import CHAIN_ARRAY, NUM_HANDS, NUM_JOINTS, PARENTS, RIGHT, WRIST
 
 NAME = "joints168"
@@ -109,20 +110,5 @@ def decode(features: ArrayOrTensor, centre: ArrayOrTensor | None = None) -> Arra
     return xyz + centre[..., None, None, None, :]
 
 
-class Joints168:
-    """The :class:`~handx.representations.base.Representation` of this module (``extras`` = the centre)."""
-
-    name = NAME
-    features = NUM_FEATURES
-    layout = LAYOUT
-
-    @staticmethod
-    def encode(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return encode(joints)
-
-    @staticmethod
-    def decode(features: ArrayOrTensor, extras: ArrayOrTensor | None = None) -> ArrayOrTensor:
-        return decode(features, extras)
-
-
-JOINTS168 = Joints168()
+#: this module as a :class:`~handx.representations.base.Representation` (``extras`` = the centre)
+JOINTS168 = Representation(NAME, NUM_FEATURES, LAYOUT, encode, decode)

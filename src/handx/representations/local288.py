@@ -51,6 +51,7 @@ from handx.representations.base import (
     XYZ,
     ArrayOrTensor,
     Layout,
+    Representation,
     check_clips,
     check_extras,
     check_features,
@@ -161,20 +162,5 @@ def decode(features: ArrayOrTensor, origin: ArrayOrTensor | None = None) -> Arra
     return _decode(torch.from_numpy(features.astype(np.float64)), start).numpy().astype(dtype)
 
 
-class Local288:
-    """The :class:`~handx.representations.base.Representation` of this module (``extras`` = the origin)."""
-
-    name = NAME
-    features = NUM_FEATURES
-    layout = LAYOUT
-
-    @staticmethod
-    def encode(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return encode(joints)
-
-    @staticmethod
-    def decode(features: ArrayOrTensor, extras: ArrayOrTensor | None = None) -> ArrayOrTensor:
-        return decode(features, extras)
-
-
-LOCAL288 = Local288()
+#: this module as a :class:`~handx.representations.base.Representation` (``extras`` = the origin)
+LOCAL288 = Representation(NAME, NUM_FEATURES, LAYOUT, encode, decode)
