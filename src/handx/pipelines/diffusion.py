@@ -17,7 +17,8 @@ from handx.motion import Triplet
 from handx.pipelines.base import check_constraints
 from handx.runs import Run
 from handx.sampling.condition import DEFAULT_OVERLAP, MODES, Condition
-from handx.sampling.generate import DEFAULT_PROJECTION, DEFAULT_SMOOTHING, GenerateRequest, Generator
+from handx.sampling.generate import (DEFAULT_PROJECTION, DEFAULT_SMOOTHING, GenerateRequest, Generator,
+                                     check_sampler_settings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +36,8 @@ class DiffusionSettings:
     smoothing: float = DEFAULT_SMOOTHING
 
     def __post_init__(self) -> None:
-        self.request((Triplet("", "", "x"),))  # one place checks every field
+        check_sampler_settings("DiffusionSettings", self.sampler, self.steps, self.guidance, self.projection,
+                               self.hand_size, self.smoothing)
 
     def request(self, texts: tuple[Triplet, ...], **fields: Any) -> GenerateRequest:
         return GenerateRequest(texts=texts, **dataclasses.asdict(self), **fields)

@@ -80,25 +80,34 @@ class GenerateRequest:
     def __post_init__(self) -> None:
         if not self.texts:
             raise ValueError("GenerateRequest.texts needs at least one triplet")
-        if self.sampler not in ("ddim", "ddpm"):
-            raise ValueError(f"GenerateRequest.sampler must be 'ddim' or 'ddpm', got {self.sampler!r}")
-        if self.num < 1 or self.steps < 1:
-            raise ValueError(f"GenerateRequest.num and steps must be >= 1, got {self.num}, {self.steps}")
-        if self.guidance < 0:
-            raise ValueError(f"GenerateRequest.guidance must be >= 0, got {self.guidance}")
-        if not (isinstance(self.smoothing, (int, float)) and 0 <= self.smoothing <= 10):
-            raise ValueError(f"GenerateRequest.smoothing is a Gaussian σ in frames in [0, 10], got {self.smoothing!r}")
-        if self.projection not in PROJECTIONS:
-            raise ValueError(f"GenerateRequest.projection must be one of {', '.join(PROJECTIONS)}, "
-                             f"got {self.projection!r}")
-        if self.hand_size is not None:
-            if self.condition is not None:
-                raise ValueError("GenerateRequest.hand_size cannot be given with a condition: the condition clip's "
-                                 "hands set the skeleton")
-            try:
-                hand_lengths_for_size(self.hand_size)
-            except ValueError as exc:
-                raise ValueError(f"GenerateRequest.hand_size: {exc}") from None
+        if self.num < 1:
+            raise ValueError(f"GenerateRequest.num must be >= 1, got {self.num}")
+        check_sampler_settings("GenerateRequest", self.sampler, self.steps, self.guidance, self.projection,
+                               self.hand_size, self.smoothing)
+        if self.hand_size is not None and self.condition is not None:
+            raise ValueError("GenerateRequest.hand_size cannot be given with a condition: the condition clip's "
+                             "hands set the skeleton")
+
+
+def check_sampler_settings(owner: str, sampler: str, steps: int, guidance: float, projection: str,
+                           hand_size: float | None, smoothing: float) -> None:
+    """``ValueError`` naming ``owner.field`` for a sampler setting out of range (shared by :class:`GenerateRequest`
+    and the diffusion pipeline's settings)."""
+    if sampler not in ("ddim", "ddpm"):
+        raise ValueError(f"{owner}.sampler must be 'ddim' or 'ddpm', got {sampler!r}")
+    if steps < 1:
+        raise ValueError(f"{owner}.steps must be >= 1, got {steps}")
+    if guidance < 0:
+        raise ValueError(f"{owner}.guidance must be >= 0, got {guidance}")
+    if not (isinstance(smoothing, (int, float)) and 0 <= smoothing <= 10):
+        raise ValueError(f"{owner}.smoothing is a Gaussian σ in frames in [0, 10], got {smoothing!r}")
+    if projection not in PROJECTIONS:
+        raise ValueError(f"{owner}.projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
+    if hand_size is not None:
+        try:
+            hand_lengths_for_size(hand_size)
+        except ValueError as exc:
+            raise ValueError(f"{owner}.hand_size: {exc}") from None
 
 
 @dataclasses.dataclass(frozen=True)
