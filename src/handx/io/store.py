@@ -482,6 +482,7 @@ def recover(root: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
+@lock.writes_store
 def rewrite_records(root: str | os.PathLike, update: Callable[[ClipRecord], ClipRecord]) -> int:
     """Rewrite every committed record through ``update`` (e.g. to fill texts), crash-safely.
 
@@ -489,11 +490,6 @@ def rewrite_records(root: str | os.PathLike, update: Callable[[ClipRecord], Clip
     (see :func:`recover`). Records must keep their id, shard and row. Returns the number of records changed.
     """
     root = Path(root)
-    with lock.store_lock(root, command_line()):
-        return _rewrite_records(root, update)
-
-
-def _rewrite_records(root: Path, update: Callable[[ClipRecord], ClipRecord]) -> int:
     manifest = recover(root)
     changed = 0
     with atomic_open(root / PENDING_RECORDS, "wb") as handle:
@@ -511,10 +507,10 @@ def _rewrite_records(root: Path, update: Callable[[ClipRecord], ClipRecord]) -> 
     return changed
 
 
+@lock.writes_store
 def write_splits(root: str | os.PathLike, splits: Mapping[str, list[str]], *, how: Mapping[str, Any]) -> None:
     """Atomically write ``splits.json``; ``how`` records the settings that made the split."""
-    with lock.store_lock(root, command_line()):
-        write_json(Path(root) / SPLITS, {"how": dict(how), "splits": {k: list(v) for k, v in splits.items()}})
+    write_json(Path(root) / SPLITS, {"how": dict(how), "splits": {k: list(v) for k, v in splits.items()}})
 
 
 def write_report(out: str | os.PathLike, kind: str, data: dict[str, Any]) -> Path:
