@@ -128,14 +128,14 @@ class Generator:
 
     def __init__(self, model: TrebleDenoiser, config: DiffusionConfig, stats: FeatureStats, encoder: TextEncoder,
                  device: torch.device, skeleton: np.ndarray | None = None, *,
-                 schedule: NoiseSchedule | None = None):
+                 schedule: NoiseSchedule | None = None, source: str = "generator"):
         self.model = model.eval()
         self.schedule = schedule or NoiseSchedule.cosine()  # the run's (Generator.load), else the reference's
         self.config = config
         self.stats = stats
         self.encoder = CachedTextEncoder(encoder)
         self.device = device
-        self.source = "generator"  # what errors name: the run directory when loaded from one
+        self.source = source  # what errors name: the run directory when loaded from one
         self.skeleton = skeleton_lengths(None) if skeleton is None else skeleton_lengths({"lengths": skeleton})
 
     @classmethod
@@ -158,9 +158,8 @@ class Generator:
             raise HandxInputError(opened.path, f"text encoder gives {encoder.dim}-d features, the model expects "
                                                f"{config.text_dim}")
         dev = torch.device(device)
-        generator = cls(model.to(dev), config, stats, encoder, dev, skeleton, schedule=saved.noise_schedule())
-        generator.source = os.fspath(opened.path)
-        return generator
+        return cls(model.to(dev), config, stats, encoder, dev, skeleton, schedule=saved.noise_schedule(),
+                   source=os.fspath(opened.path))
 
     def _text(self, triplet: Triplet, num: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self._texts([triplet] * num)
