@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from handx.features.signals import intra_tip_distances as numpy_intra_tip_distances
+from handx.features.signals import INTRA_TIP_FINGERS, intra_tip_distances as numpy_intra_tip_distances
 from handx.representations.joints168 import encode
 from handx.representations.stats import FeatureStats
 from handx.synth.corpus import write_synthetic
 from handx.io.store import Store
-from handx.train.losses import LossWeights, contact_loss, diffusion_loss
+from handx.skeleton import TIPS
+from handx.train.losses import LossWeights, contact_loss, diffusion_loss, intra_tip_distances
 
 
 def _clips(tmp_path, n=12):
@@ -33,7 +34,9 @@ def test_contact_term_matches_a_numpy_computation_on_decoded_joints(tmp_path):
     pred = numpy_intra_tip_distances(np.moveaxis(moved, 2, 1))
     touching = true < 0.02
     assert touching.any(), "the synthetic clips hold thumb-tip contacts"
-    expected = (((pred - true) / 0.02)[touching] ** 2).mean()
+    scored = touching | (pred < 0.02)
+    assert (scored & ~touching).any(), "the moved clips touch where the originals do not"
+    expected = (((pred - np.minimum(true, 0.03)) / 0.02)[scored] ** 2).mean()
     got = float(contact_loss(x0, x0_hat, mean, std))
     np.testing.assert_allclose(got, expected, rtol=1e-3)
     assert float(contact_loss(x0, x0, mean, std)) < 1e-6  # a perfect prediction costs nothing
@@ -58,3 +61,24 @@ def test_contact_term_pulls_a_prediction_towards_the_true_distance(tmp_path):
         contact_loss(x0, x0_hat, mean, std).backward()
         optimizer.step()
     assert float(contact_loss(x0, x0_hat, mean, std).detach()) < 0.1 * first
+
+
+def test_contact_term_pushes_apart_a_contact_the_truth_does_not_hold(tmp_path):
+    clips = _clips(tmp_path, 4)
+    features = encode(clips)[0]
+    stats = FeatureStats.fit([features])
+    mean, std = (torch.tensor(np.array(a)) for a in (stats.mean, stats.std))
+    true = numpy_intra_tip_distances(np.moveaxis(clips, 2, 1))  # (N, 2, 4, T)
+    n, h, f, t = np.argwhere(true > 0.05)[0]  # a thumb-tip pair well apart in the truth
+    joint = TIPS[INTRA_TIP_FINGERS[f]]
+    touched = clips.copy()
+    touched[n, t, h, joint] = touched[n, t, h, TIPS["thumb"]] + [0.005, 0, 0]  # the prediction puts that tip on the thumb
+    x0 = torch.as_tensor(stats.normalize(features), dtype=torch.float32)
+    x0_hat = torch.as_tensor(stats.normalize(encode(touched)[0]), dtype=torch.float32).requires_grad_()
+    loss = contact_loss(x0, x0_hat, mean, std)
+    expected = ((0.005 - 0.03) / 0.02) ** 2 / ((true < 0.02).sum() + 1)  # one more entry in contact, capped at 3 cm
+    np.testing.assert_allclose(float(loss.detach()), expected, rtol=1e-2)
+    loss.backward()
+    before = intra_tip_distances(x0_hat.detach(), mean, std)[n, t, h, f]
+    after = intra_tip_distances(x0_hat.detach() - 0.01 * x0_hat.grad, mean, std)[n, t, h, f]
+    assert 0.004 < float(before) < 0.006 and float(after) > float(before)  # a gradient step moves the tips apart
