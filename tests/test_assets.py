@@ -115,7 +115,7 @@ def test_int8_packing_round_trips_within_half_a_step_and_loads_like_the_run(tmp_
     # a packaged run loads with the same keys and shapes, float32, close to the original weights
     from handx.models.diffusion import DiffusionConfig
     from handx.synth.corpus import write_synthetic
-    from handx.train.loop import TrainConfig, train_diffusion
+    from handx.train.diffusion import TrainConfig, train_diffusion
 
     store = tmp_path / "store"
     write_synthetic(6, 2, store, progress=False)

@@ -325,7 +325,7 @@ def test_cli_render_errors(store, tmp_path, capsys):
 
 def test_generate_render_writes_a_video_of_the_samples(store, tmp_path):
     from handx.cli.main import main
-    from handx.train.loop import TrainConfig, train_diffusion
+    from handx.train.diffusion import TrainConfig, train_diffusion
 
     run = tmp_path / "run"
     train_diffusion(TrainConfig(data=str(store), out=str(run), steps=2, batch_size=4, save_every=2, split=None),

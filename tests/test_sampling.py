@@ -426,7 +426,7 @@ def tiny_run(tmp_path_factory):
     """A tiny diffusion run trained for a few steps on 4 synthetic clips: far from the data, so its raw samples
     have drifting bones."""
     from handx.synth.corpus import write_synthetic
-    from handx.train.loop import TrainConfig, train_diffusion
+    from handx.train.diffusion import TrainConfig, train_diffusion
 
     root = tmp_path_factory.mktemp("valid-hands")
     write_synthetic(4, 0, root / "store", progress=False)

@@ -24,7 +24,7 @@ from handx.synth.corpus import write_synthetic
 from handx.runs import latest_checkpoint, load_checkpoint, read_config
 from handx.train.data import TextMotionData
 from handx.text import encode_branches
-from handx.train.loop import TrainConfig, evaluate_loss, train_diffusion
+from handx.train.diffusion import TrainConfig, evaluate_loss, train_diffusion
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_resumed_run_continues_exactly(eight_clips, tmp_path):
 
 
 def test_learning_rate_warms_up_then_follows_a_cosine_to_its_floor():
-    from handx.train.loop import learning_rate
+    from handx.train.diffusion import learning_rate
 
     cfg = TrainConfig(data="x", out="y", steps=1000, warmup=100, lr=1e-3, min_lr=0.1)
     rates = np.array([learning_rate(cfg, k) for k in range(1000)])

@@ -29,7 +29,7 @@ from handx.pipelines import make_settings
 from handx.sampling.condition import MODES, Condition
 from handx.skeleton import BONES, JOINT_NAMES
 from handx.synth.corpus import write_synthetic
-from handx.train.loop import TrainConfig, train_diffusion
+from handx.train.diffusion import TrainConfig, train_diffusion
 from handx.viz.viewer import MAX_PAGE, is_loopback, serve
 from handx.viz.viewer_api import (MAX_GENERATE_BODY, MAX_TEXT, UnsafeNameError, ViewerGenerator,
                                   check_relative_name, code_rows, decode_motion)

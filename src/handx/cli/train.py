@@ -100,7 +100,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _train_diffusion(args: argparse.Namespace) -> int:
-    from handx.train.loop import TrainConfig, train_diffusion
+    from handx.train.diffusion import TrainConfig, train_diffusion
 
     from handx.models.diffusion import default_lr
 

@@ -2,7 +2,8 @@
 
 A config is checked field by field and then by its parameter count before anything is allocated, so a run whose
 ``config.json`` asks for 10⁹ layers fails at once with an error naming the field instead of exhausting memory.
-The bounds sit far above every preset (the largest, 16×768, has about 0.2 G parameters).
+The bounds sit far above every diffusion preset (the largest, 16×768, has about 0.2 G parameters) and above the
+AR model's largest, ``3B`` (about 3.0 G parameters at K = 4375).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 FIELD_LIMITS: dict[str, int] = {
     "layers": 256, "width": 16384, "latent": 16384, "heads": 256, "ff": 65536, "text_dim": 16384,
     "frames": 65536, "features": 65536, "motion_dim": 65536, "max_text_tokens": 65536, "patch": 64,
+    "depth": 256, "dilation_growth": 64, "down": 8, "levels": 1024,
+    "codebook": 1 << 20, "max_tokens": 65536,
 }
 #: the most parameters a network built from a config may have
 MAX_PARAMETERS = 4_000_000_000

@@ -1,10 +1,10 @@
-"""Training the text–motion evaluator (handx-reference.md §7.4): its losses and its loop, one readable function.
+"""Training the text–motion evaluator (handx-reference.md §7.4): its losses and its step on the shared runner.
 
-data → preprocess the clips (:mod:`handx.representations.positions126`, fitted on the training clips and written
-into ``config.json``) → each of the three texts picks its own variant (§7.4) → encode both sides, sample the
-latents, decode both → loss → clip gradients → AdamW → log (and a validation retrieval number,
-:func:`handx.retrieval.r_precision`) → checkpoint. Runs on CPU or one GPU as is, and on several GPUs or nodes
-under ``torchrun`` (the process setup of :mod:`handx.train.loop`).
+Setup: the clips' preprocessing (:mod:`handx.representations.positions126`, fitted on the training clips and
+written into ``config.json``). Step (:func:`evaluator_step`): each of the three texts picks its own variant
+(§7.4) → encode both sides, sample the latents, decode both → loss. The runner (:mod:`handx.train.runner`)
+clips gradients, steps AdamW, logs a validation retrieval number (:func:`handx.retrieval.r_precision`) and
+writes checkpoints, on CPU, one GPU or under ``torchrun``.
 
 Loss (TMR-style, §7.4), with q_m = q(z | motion), q_t = q(z | texts), z sampled by reparameterisation:
 
@@ -26,10 +26,9 @@ depend on the number of processes; the latent noise and dropout masks from gener
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +41,9 @@ from handx.models.evaluator import TMR, EvaluatorConfig, TMROutput
 from handx.representations.positions126 import CENTRINGS, Preprocess
 from handx.retrieval import r_precision
 from handx.text import CachedTextEncoder, TextEncoder, encode_branches, load_text_encoder
-from handx.runs import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
+from handx.runs import latest_checkpoint, read_config, write_config
 from handx.train.data import BRANCHES, TextMotionData
-from handx.train.loop import TrainResult, _param_groups, _setup_distributed, _step_seed
-from handx.train.memory import release_freed_memory
+from handx.train.runner import Distributed, Job, RunnerSettings, StepContext, TrainResult, fit, setup_distributed
 
 log = logging.getLogger(__name__)
 VAL_POOL = 32
@@ -176,24 +174,46 @@ def step_variants(counts: np.ndarray, step: int, seed: int) -> np.ndarray:
     return np.minimum((u * counts).astype(np.int64), counts - 1)
 
 
+def evaluator_step(cfg: EvaluatorTrainConfig, data: TextMotionData, preprocess: Preprocess,
+                   encoder: CachedTextEncoder, latent: int, dist: Distributed
+                   ) -> Callable[[torch.nn.Module, int, StepContext], EvaluatorLossTerms]:
+    """The step function of an evaluator run: the step's clips (its batch is the step number), a variant for
+    each of their three texts, both encoders, the latents sampled, both decoders → loss."""
+    records = data.store.records
+
+    def step(net: torch.nn.Module, step: int, ctx: StepContext) -> EvaluatorLossTerms:
+        items = data.step_items(step, cfg.batch_size, cfg.seed)  # (B, 3) global batch: store, clip, variant
+        counts = np.array([[len(records[int(c)].texts[key]) for c in items[:, 1]] for key in BRANCHES])
+        variants = step_variants(counts, step, cfg.seed)[:, dist.rank::dist.world]  # (3, b)
+        clips = items[dist.rank::dist.world, 1]  # (b,)
+        motion = torch.from_numpy(preprocess(np.stack([data.store.motion(int(c)) for c in clips]))
+                                  ).to(ctx.device)  # (b, T, 126)
+        batch_texts = tuple([records[int(c)].texts[key][int(v)] for c, v in zip(clips, variants[k])]
+                            for k, key in enumerate(BRANCHES))
+        tokens, mask = encode_branches(encoder, batch_texts, ctx.device)  # (3, b, L, D), (3, b, L)
+        noise = torch.randn((2, len(clips), latent), generator=ctx.generator).to(ctx.device)
+        with ctx.autocast():
+            out = net(motion, tokens, mask, noise)
+        out = TMROutput(*(getattr(out, f.name).float() for f in dataclasses.fields(TMROutput)))
+        return evaluator_loss(motion, out)
+
+    return step
+
+
 def train_evaluator(cfg: EvaluatorTrainConfig, *, progress: bool = True, text_encoder: TextEncoder | None = None,
                     model_config: EvaluatorConfig | None = None) -> TrainResult:
     """Train (or resume) an evaluator run in ``cfg.out``; returns where it stopped.
 
     ``model_config`` replaces the preset named in ``cfg`` for a new run (its text width is set from the encoder).
     """
-    dist = _setup_distributed(cfg.device)
-    if cfg.batch_size % dist.world or cfg.batch_size // dist.world < 2:
-        raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over {dist.world} processes, "
-                         "with at least 2 rows each")
+    dist = setup_distributed(cfg.device)
+    dist.check_batch(cfg.batch_size, minimum=2)
     run = Path(cfg.out)
     encoder = CachedTextEncoder(text_encoder or load_text_encoder(cfg.text_encoder))
 
     # ---- data and the run's self-description
     data = TextMotionData(cfg.data, split=cfg.split)
-    records = data.store.records
-    resume = latest_checkpoint(run)
-    if resume is not None:
+    if latest_checkpoint(run) is not None:
         saved = read_config(run)
         if saved.get("kind") != "evaluator":
             raise ValueError(f"{run}: holds a {saved.get('kind')!r} run, not an evaluator")
@@ -214,87 +234,18 @@ def train_evaluator(cfg: EvaluatorTrainConfig, *, progress: bool = True, text_en
     if len(texts) <= encoder.max_items:  # the text encoder is frozen: encode every text once, in large batches
         for lo in tqdm(range(0, len(texts), 256), desc="encode texts", disable=not (progress and dist.main)):
             encoder.encode(texts[lo:lo + 256])
-    validation = _validation_batch(cfg, data, preprocess, encoder, dist.device)
+    validation = _validation_batch(cfg, data, preprocess, encoder, dist.device) if dist.main else None
 
-    # ---- model and optimiser (restored on resume)
     torch.manual_seed(cfg.seed)
     model = TMR(model_cfg).to(dist.device)
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    start = 0
-    if resume is not None:
-        ckpt = load_checkpoint(resume)
-        model.load_state_dict(ckpt.model)
-        if ckpt.optimizer is not None:
-            optimizer.load_state_dict(ckpt.optimizer)
-        start = ckpt.step
-        log.info("resuming %s from step %d", run, start)
-    net = model
-    if dist.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.device.index] if
-                                                        dist.device.type == "cuda" else None)
-
-    local_batch = cfg.batch_size // dist.world
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if dist.device.type == "cuda"
-                else contextlib.nullcontext())
-    metrics = open(run / "metrics.jsonl", "a") if dist.main else None
-    bar = tqdm(total=cfg.steps, initial=start, desc="train evaluator", unit="step",
-               disable=not (progress and dist.main))
-    last = None
-    try:
-        for step in range(start, cfg.steps):
-            # ---- data: the step's clips, and a variant for each of their three texts
-            items = data.step_items(step, cfg.batch_size, cfg.seed)  # (B, 3) global batch: store, clip, variant
-            counts = np.array([[len(records[int(c)].texts[key]) for c in items[:, 1]] for key in BRANCHES])
-            variants = step_variants(counts, step, cfg.seed)[:, dist.rank::dist.world]  # (3, b)
-            clips = items[dist.rank::dist.world, 1]  # (b,)
-            motion = torch.from_numpy(preprocess(np.stack([data.store.motion(int(c)) for c in clips]))
-                                      ).to(dist.device)  # (b, T, 126)
-            batch_texts = tuple([records[int(c)].texts[key][int(v)] for c, v in zip(clips, variants[k])]
-                                for k, key in enumerate(BRANCHES))
-            tokens, mask = encode_branches(encoder, batch_texts, dist.device)  # (3, b, L, D), (3, b, L)
-
-            # ---- step: latent noise and dropout of this step, loss, clip before the optimiser step
-            gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, dist.rank))
-            noise = torch.randn((2, local_batch, model_cfg.latent), generator=gen).to(dist.device)
-            torch.manual_seed(_step_seed(cfg.seed, step, dist.rank) + 1)  # dropout masks
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
-            net.train()
-            with autocast:
-                out = net(motion, tokens, mask, noise)
-            out = TMROutput(*(getattr(out, f.name).float() for f in dataclasses.fields(TMROutput)))
-            loss = evaluator_loss(motion, out)
-            optimizer.zero_grad(set_to_none=True)
-            loss.total.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            last = float(loss.total.detach())
-            bar.update(1)
-
-            if cfg.trim_every and (step + 1) % cfg.trim_every == 0:
-                release_freed_memory()
-
-            # ---- log, validate and checkpoint
-            if metrics is not None and ((step + 1) % cfg.log_every == 0 or step == start):
-                metrics.write(json.dumps({"step": step + 1, "lr": optimizer.param_groups[0]["lr"],
-                                          "grad_norm": float(grad_norm), **loss.as_floats()}) + "\n")
-                metrics.flush()
-                bar.set_postfix(loss=f"{last:.4f}")
-            if metrics is not None and validation is not None and (
-                    (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
-                scores = validate(model, *validation)
-                metrics.write(json.dumps({"step": step + 1, **scores}) + "\n")
-                metrics.flush()
-            if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
-                if dist.main:
-                    save_checkpoint(run, step + 1, model, model, optimizer, {"seed": cfg.seed})
-                if dist.world > 1:
-                    torch.distributed.barrier()
-    finally:
-        bar.close()
-        if metrics is not None:
-            metrics.close()
-    return TrainResult(run, max(start, cfg.steps), last)
+    job = Job("train evaluator", model, lambda start, end: range(start, end),
+              evaluator_step(cfg, data, preprocess, encoder, model_cfg.latent, dist),
+              validate=None if validation is None else (lambda m: validate(m, *validation)))
+    settings = RunnerSettings(steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, schedule="constant",
+                              warmup=cfg.warmup, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
+                              ema_decay=None, seed=cfg.seed, save_every=cfg.save_every, log_every=cfg.log_every,
+                              eval_every=cfg.eval_every, trim_every=cfg.trim_every)
+    return fit(job, settings, run, dist, progress=progress)
 
 
 @torch.no_grad()

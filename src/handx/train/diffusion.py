@@ -1,29 +1,24 @@
-"""The training loop of the diffusion generator: one readable function with visible stages.
+"""Training the diffusion generator: its run setup and its step function on the shared runner.
 
-data → noise a batch (x₀-prediction diffusion, reference §4.4) → denoise with independent per-branch text
-dropout (reference §4.3) → loss (reference §4.5) → clip gradients *before* the AdamW step (the reference clips
-after it, so never) → EMA → log → checkpoint. Runs on CPU or one GPU as is, and on several GPUs or nodes under
-``torchrun`` (PyTorch DDP: NCCL on GPU, gloo on CPU). bf16 autocast on GPU.
+Setup: text and motion features computed once per store (:mod:`handx.train.data`), the run's config (model,
+statistics, text encoder, noise schedule, skeleton, settings) written once. Step (:func:`diffusion_step`): noise
+a batch (x₀-prediction diffusion, reference §4.4) → denoise with independent per-branch text dropout (reference
+§4.3) → loss (reference §4.5). Everything around it (schedule, clipping, EMA, logging, validation, checkpoints,
+DDP, exact resume) is :mod:`handx.train.runner`'s.
 
-Determinism and exact resume: the items of step k are a pure function of (seed, k) (:mod:`handx.train.data`),
-and the noise, timesteps, text dropout and dropout masks of step k come from generators seeded with
-(seed, k, rank), so a run resumed from a checkpoint continues as if it had never stopped.
+The items of step k are a pure function of (seed, k), and the noise, timesteps and text dropout of step k come
+from the runner's generator seeded with (seed, k, rank), so a resumed run continues as if it had never stopped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import logging
-import math
-import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from handx.kinematics import skeleton_from_clips
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
@@ -31,10 +26,10 @@ from handx.representations.stats import FeatureStats
 from handx.sampling.schedule import cosine_betas
 from handx.errors import HandxInputError
 from handx.text import TextEncoder, load_text_encoder
-from handx.runs import latest_checkpoint, load_checkpoint, read_config, save_checkpoint, write_config
-from handx.train.data import TextMotionData, step_loader
-from handx.train.losses import LossWeights, diffusion_loss
-from handx.train.memory import release_freed_memory
+from handx.runs import latest_checkpoint, read_config, write_config
+from handx.train.data import Batch, TextMotionData, step_loader
+from handx.train.losses import LossTerms, LossWeights, diffusion_loss
+from handx.train.runner import SCHEDULES, Job, RunnerSettings, StepContext, TrainResult, fit, setup_distributed
 
 log = logging.getLogger(__name__)
 NUM_TRAIN_STEPS = 1000
@@ -112,55 +107,19 @@ class TrainConfig:
         return tuple(str(part) for part in self.data)
 
 
-SCHEDULES = ("cosine", "constant")
+    def runner_settings(self) -> RunnerSettings:
+        """What the shared runner does around the diffusion steps."""
+        return RunnerSettings(
+            steps=self.steps, lr=self.lr, batch_size=self.batch_size, min_lr=self.min_lr, schedule=self.schedule,
+            warmup=self.warmup, weight_decay=self.weight_decay, betas=(0.9, 0.95), eps=1e-8,
+            grad_clip=self.grad_clip, ema_decay=self.ema_decay, seed=self.seed, save_every=self.save_every,
+            keep=self.keep, log_every=self.log_every, eval_every=self.eval_every, trim_every=self.trim_every,
+            stop_at=self.stop_at)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     """The learning rate of optimiser step ``step`` (0-based): linear warm-up, then the schedule."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    if cfg.schedule == "constant":
-        return cfg.lr
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainResult:
-    run: Path
-    step: int
-    last_loss: float | None
-
-
-@dataclasses.dataclass(frozen=True)
-class _Dist:
-    rank: int
-    world: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _setup_distributed(device: str) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
-    if use_cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return _Dist(rank, world, torch.device("cuda", local))
-    return _Dist(rank, world, torch.device("cpu" if device == "auto" else device))
-
-
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on matrices only (reference §4.6)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return cfg.runner_settings().learning_rate(step)
 
 
 @torch.no_grad()
@@ -183,8 +142,28 @@ def evaluate_loss(model: torch.nn.Module, x0: torch.Tensor, tokens: torch.Tensor
     return total / timesteps
 
 
-def _step_seed(seed: int, step: int, rank: int) -> int:
-    return (seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2**63)
+def diffusion_step(cfg: TrainConfig, stats: FeatureStats, device: torch.device
+                   ) -> Callable[[torch.nn.Module, Batch, StepContext], LossTerms]:
+    """The step function of a diffusion run: batch → noised x_t → x̂₀ under per-branch text dropout → loss."""
+    alphas_cumprod = torch.cumprod(1 - cosine_betas(NUM_TRAIN_STEPS), 0).to(device, torch.float32)
+    loss_weights = LossWeights(contact=cfg.contact_loss)
+    stats_t = tuple(torch.tensor(np.array(a), device=device) for a in (stats.mean, stats.std))
+
+    def step(net: torch.nn.Module, batch: Batch, ctx: StepContext) -> LossTerms:
+        x0 = torch.from_numpy(batch.features).to(ctx.device)  # (b, T, 168)
+        assert batch.tokens is not None and batch.mask is not None
+        tokens, mask = batch.tokens.to(ctx.device), batch.mask.to(ctx.device)  # (3, b, L, D), (3, b, L)
+        b = x0.shape[0]
+        t = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=ctx.generator).to(ctx.device)
+        noise = torch.randn(x0.shape, generator=ctx.generator).to(ctx.device)
+        drop = (torch.rand((3, b), generator=ctx.generator) < cfg.cond_drop).to(ctx.device)
+        a = alphas_cumprod[t].view(-1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise  # q(x_t | x0)
+        with ctx.autocast():
+            x0_hat = net(x_t, t, tokens, mask, drop)
+        return diffusion_loss(x0, x0_hat.float(), loss_weights, stats_t)
+
+    return step
 
 
 def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: TextEncoder | None = None,
@@ -193,17 +172,15 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
 
     ``model_config`` replaces the preset named in ``cfg`` for a new run (its text width is set from the encoder).
     """
-    dist = _setup_distributed(cfg.device)
-    if cfg.batch_size % dist.world:
-        raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over {dist.world} processes")
+    dist = setup_distributed(cfg.device)
+    dist.check_batch(cfg.batch_size)
     run = Path(cfg.out)
     encoder = text_encoder or load_text_encoder(cfg.text_encoder)
 
     # ---- data (motion and text features computed once per store) and the run's self-description
     data = TextMotionData(cfg.stores, split=cfg.split)
     data.prepare(encoder, progress=progress and dist.main)
-    resume = latest_checkpoint(run)
-    if resume is not None:
+    if latest_checkpoint(run) is not None:
         saved = read_config(run)
         model_cfg = DiffusionConfig.from_json(saved["model"])
         stats = FeatureStats.from_json(saved["stats"])
@@ -218,111 +195,17 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
                                "schedule": {"kind": "cosine", "steps": NUM_TRAIN_STEPS},
                                "skeleton": skeleton_from_clips(data.clip_batches()),
                                "train": {**dataclasses.asdict(cfg), "data": list(cfg.stores)}})
-    validation = _validation(cfg, data, stats, encoder) if dist.main else None
-
-    # ---- model, EMA, optimiser (restored on resume)
     torch.manual_seed(cfg.seed)
     model = TrebleDenoiser(model_cfg).to(dist.device)
-    ema = TrebleDenoiser(model_cfg).to(dist.device).eval().requires_grad_(False)
-    ema.load_state_dict(model.state_dict())
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
-    start = 0
-    best: dict[str, Any] = {}
-    if resume is not None:
-        ckpt = load_checkpoint(resume)
-        model.load_state_dict(ckpt.model)
-        ema.load_state_dict(ckpt.ema)
-        if ckpt.optimizer is not None:
-            optimizer.load_state_dict(ckpt.optimizer)
-        start = ckpt.step
-        best = dict(ckpt.state.get("best", {}))
-        log.info("resuming %s from step %d", run, start)
-    net = model
-    if dist.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.device.index] if
-                                                        dist.device.type == "cuda" else None)
 
-    alphas_cumprod = torch.cumprod(1 - cosine_betas(NUM_TRAIN_STEPS), 0).to(dist.device, torch.float32)
-    loss_weights = LossWeights(contact=cfg.contact_loss)
-    stats_t = tuple(torch.tensor(np.array(a), device=dist.device) for a in (stats.mean, stats.std))
-    local_batch = cfg.batch_size // dist.world
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if dist.device.type == "cuda"
-                else contextlib.nullcontext())
-    metrics = open(run / "metrics.jsonl", "a") if dist.main else None
-    bar = tqdm(total=cfg.steps, initial=start, desc="train diffusion", unit="step",
-               disable=not (progress and dist.main))
-    end = cfg.steps if cfg.stop_at is None else max(start, cfg.stop_at)
-    batches = step_loader(data, stats, batch_size=cfg.batch_size, seed=cfg.seed, start=start, steps=end,
-                          rank=dist.rank, world=dist.world, workers=cfg.workers)
-    last = None
-    try:
-        for step, batch in zip(range(start, end), batches):
-            # ---- data: gathered by index from the precomputed features
-            x0 = torch.from_numpy(batch.features).to(dist.device)  # (b, T, 168)
-            assert batch.tokens is not None and batch.mask is not None
-            tokens, mask = batch.tokens.to(dist.device), batch.mask.to(dist.device)  # (3, b, L, D), (3, b, L)
+    def batches(start: int, end: int):
+        return step_loader(data, stats, batch_size=cfg.batch_size, seed=cfg.seed, start=start, steps=end,
+                           rank=dist.rank, world=dist.world, workers=cfg.workers)
 
-            # ---- noise, timesteps and text dropout of this step
-            gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, dist.rank))
-            t = torch.randint(0, NUM_TRAIN_STEPS, (local_batch,), generator=gen).to(dist.device)
-            noise = torch.randn(x0.shape, generator=gen).to(dist.device)
-            drop = (torch.rand((3, local_batch), generator=gen) < cfg.cond_drop).to(dist.device)
-            torch.manual_seed(_step_seed(cfg.seed, step, dist.rank) + 1)  # dropout masks
-            a = alphas_cumprod[t].view(-1, 1, 1)
-            x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise  # q(x_t | x0)
-
-            # ---- step: schedule, loss, clip before the optimiser step, EMA
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, step)
-            net.train()
-            with autocast:
-                x0_hat = net(x_t, t, tokens, mask, drop)
-            loss = diffusion_loss(x0, x0_hat.float(), loss_weights, stats_t)
-            optimizer.zero_grad(set_to_none=True)
-            loss.total.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            with torch.no_grad():
-                decay = min(cfg.ema_decay, (1 + step) / (10 + step))  # short runs: EMA warms up with the model
-                for p_ema, p in zip(ema.parameters(), model.parameters()):
-                    p_ema.lerp_(p, 1 - decay)
-            last = float(loss.total.detach())
-            bar.update(1)
-
-            if cfg.trim_every and (step + 1) % cfg.trim_every == 0:
-                release_freed_memory()
-
-            # ---- log, validate, checkpoint
-            if metrics is not None and ((step + 1) % cfg.log_every == 0 or step == start):
-                metrics.write(json.dumps({"step": step + 1, "samples": (step + 1) * cfg.batch_size,
-                                          "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(grad_norm),
-                                          **loss.as_floats()}) + "\n")
-                metrics.flush()
-                bar.set_postfix(loss=f"{last:.4f}")
-            improved = False
-            if validation is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
-                scores = validation(ema)
-                assert metrics is not None
-                metrics.write(json.dumps({"step": step + 1, "samples": (step + 1) * cfg.batch_size, **scores})
-                              + "\n")
-                metrics.flush()
-                key, sign = ("val_r3", 1.0) if "val_r3" in scores else ("val_loss", -1.0)
-                if not best or sign * scores[key] > sign * best["value"]:
-                    best = {"step": step + 1, "metric": key, "value": scores[key], **scores}
-                    improved = True
-            if (step + 1) % cfg.save_every == 0 or step + 1 in (cfg.steps, end) or improved:
-                if dist.main:
-                    save_checkpoint(run, step + 1, model, ema, optimizer, {"seed": cfg.seed, "best": best},
-                                    keep=cfg.keep)
-                    if improved:
-                        save_best(run, step + 1, ema, best)
-                if dist.world > 1:
-                    torch.distributed.barrier()
-    finally:
-        bar.close()
-        if metrics is not None:
-            metrics.close()
-    return TrainResult(run, max(start, end), last)
+    job = Job("train diffusion", model, batches, diffusion_step(cfg, stats, dist.device),
+              validate=_validation(cfg, data, stats, encoder) if dist.main else None,
+              best=(("val_r3", 1.0), ("val_loss", -1.0)))
+    return fit(job, cfg.runner_settings(), run, dist, progress=progress)
 
 
 def _validation(cfg: TrainConfig, data: TextMotionData, stats: FeatureStats, encoder: TextEncoder):
@@ -383,26 +266,3 @@ def _validation(cfg: TrainConfig, data: TextMotionData, stats: FeatureStats, enc
         return scores
 
     return check
-
-
-def save_best(run: str | os.PathLike, step: int, ema: torch.nn.Module, best: dict[str, Any]) -> None:
-    """``RUN/best/``: the EMA weights of the best validated step (safetensors) and its scores, atomically."""
-    import shutil
-
-    from safetensors.torch import save_file
-
-    from handx.io.atomic import write_json
-
-    folder = Path(run) / "best"
-    tmp = Path(run) / ".best.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    state = {k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}
-    save_file(state, os.fspath(tmp / "ema.safetensors"))  # load_checkpoint serves it as the model weights too
-    write_json(tmp / "state.json", {"step": step, "best": best})
-    old = Path(run) / ".best.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
