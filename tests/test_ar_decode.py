@@ -165,7 +165,7 @@ def test_end_stops_a_row(use_cache):
     lm = ScriptedLM([[5, 6, END, 7, 7, 7, 7], [END, 1, 1, 1, 1, 1, 1], [1, 2, 3, 4, 5, 6, END]])
     tokens, mask = texts(batch=3)
     result = decode(lm, tokens, mask, settings=DecodeSettings(use_cache=use_cache))
-    assert result.lengths.tolist() == [2, 1, 6]  # row 1: END forbidden before min_tokens = 1 → code 2
+    assert result.lengths.tolist() == [2, 6, 6]  # row 1: END forbidden before min_tokens = 1 → code 2
     assert result.codes.tolist() == [[5, 6, END, END, END, END], [2, 1, 1, 1, 1, 1], [1, 2, 3, 4, 5, 6]]
     result = decode(lm, tokens, mask, settings=DecodeSettings(use_cache=use_cache, min_tokens=0, max_tokens=4))
     assert result.lengths.tolist() == [2, 0, 4]

@@ -109,16 +109,16 @@ def test_the_walker_finds_imports_of_every_form(tmp_path):
     (pkg / "models" / "net.py").write_text("from .. import runs, eval\n")
     assert imports(pkg / "train" / "loop.py", tmp_path) == [
         ("numpy", 1), ("handx.eval.metrics", 2), ("handx.eval.metrics", 4), ("handx.eval", 5),
-        ("handx.train.diffusion", 6)]
+        ("handx.train.loop", 6)]
     found = [v.split("  [")[0] for v in violations(tmp_path)]
     assert found == ["handx.models.net -> handx.eval (line 1)",
                      "handx.sampling.ddim -> handx.train (line 1)",
-                     "handx.train.diffusion -> handx.eval.metrics (line 2)",
-                     "handx.train.diffusion -> handx.eval.metrics (line 4)",
-                     "handx.train.diffusion -> handx.eval (line 5)"]
+                     "handx.train.loop -> handx.eval.metrics (line 2)",
+                     "handx.train.loop -> handx.eval.metrics (line 4)",
+                     "handx.train.loop -> handx.eval (line 5)"]
 
 
 def test_the_walker_reads_the_real_tree():
     """The real tree is walked (a wrong ``SRC`` would make the layering test pass vacuously)."""
     assert len(list((SRC / "handx").rglob("*.py"))) > 50
-    assert ("handx.runs" in [name for name, _ in imports(SRC / "handx" / "train" / "loop.py", SRC)])
+    assert ("handx.runs" in [name for name, _ in imports(SRC / "handx" / "train" / "diffusion.py", SRC)])
