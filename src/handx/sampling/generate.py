@@ -32,7 +32,7 @@ from handx.errors import HandxInputError
 from handx.kinematics import hand_lengths_for_size, median_bone_lengths, project_to_skeleton, skeleton_lengths
 from handx.models.diffusion import DiffusionConfig, TrebleDenoiser
 from handx.motion import Triplet, smooth_time, validate_clip
-from handx.representations.joints168 import FEATURES_PER_JOINT, decode, encode
+from handx.representations.joints168 import LAYOUT, decode, encode
 from handx.representations.stats import FeatureStats
 from handx.runs import CONFIG, load_checkpoint, open_run
 from handx.sampling import modes
@@ -210,8 +210,8 @@ class Generator:
         the joint's x, y, z features in :meth:`constraint_mask` (1: reproduced exactly under a hard mask; soft
         masks in between; 0: generated), e.g. to show constrained joints in a render."""
         mask = self.constraint_mask(condition)  # (T, 168)
-        per_joint = mask.reshape(mask.shape[0], NUM_HANDS, NUM_JOINTS, FEATURES_PER_JOINT)  # (T, 2, 21, 4)
-        return per_joint[..., :3].min(axis=-1).astype(np.float32)  # (T, 2, 21)
+        xyz = mask[:, LAYOUT.columns(channels=("pos",))]  # (T, 126), hand-, joint- then axis-major
+        return xyz.reshape(mask.shape[0], NUM_HANDS, NUM_JOINTS, 3).min(axis=-1).astype(np.float32)  # (T, 2, 21)
 
     def _lengths(self, request: GenerateRequest) -> np.ndarray:
         """The skeleton ``(2, 20)`` generated hands are projected onto (module docstring)."""
@@ -233,8 +233,9 @@ class Generator:
 
         def project(x0_hat: torch.Tensor) -> torch.Tensor:
             features = self.stats.denormalize(x0_hat.detach().cpu().numpy().astype(np.float64))  # (B, T, 168)
-            joints = features.reshape(*features.shape[:-1], NUM_HANDS, NUM_JOINTS, FEATURES_PER_JOINT)
-            joints[..., :3] = project_to_skeleton(joints[..., :3], lengths)  # (B, T, 2, 21, 3), centred
+            xyz = LAYOUT.columns(channels=("pos",))  # (126,) hand-, joint- then axis-major
+            joints = features[..., xyz].reshape(*features.shape[:-1], NUM_HANDS, NUM_JOINTS, 3)  # (B, T, 2, 21, 3)
+            features[..., xyz] = project_to_skeleton(joints, lengths).reshape(*features.shape[:-1], -1)  # centred
             return torch.from_numpy(self.stats.normalize(features)).to(x0_hat)
 
         return project

@@ -27,14 +27,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from handx.representations.joints168 import FEATURES_PER_JOINT, NUM_FEATURES
+from handx.representations.joints168 import FEATURES_PER_JOINT, LAYOUT, NUM_FEATURES
 from handx.sampling.schedule import Scheduler, randn
 from handx.skeleton import NUM_HANDS, NUM_JOINTS
 
 NUM_BODY_JOINTS = NUM_HANDS * NUM_JOINTS  # 42: left hand 0–20, right hand 21–41
+#: the four features of a joint in the 168-d representation (reference §1.5), as (channel, component) of its layout
+JOINT_FEATURES: tuple[tuple[str, str], ...] = (("pos", "x"), ("pos", "y"), ("pos", "z"), ("bend", ""))
 CORE = 0.85
 EDGE = 0.10
 RAMP = 5
@@ -132,7 +135,8 @@ def region_mask(
     features: Sequence[int] | None = None,
 ) -> Tensor:
     """Mask ``(T, 168)`` float32 for ``frames`` × ``joints`` (0–41; None = all), over the joint features
-    ``features`` (0–3 of [x, y, z, s]; None = all four): :func:`frame_weights` per frame, 0 on other joints."""
+    ``features`` (0–3 of :data:`JOINT_FEATURES`; None = all four): :func:`frame_weights` per frame, 0 on other
+    joints. Columns are found through the representation's layout."""
     joint_idx = torch.arange(NUM_BODY_JOINTS) if joints is None else torch.as_tensor(list(joints), dtype=torch.long)
     if joint_idx.numel() == 0 or bool(((joint_idx < 0) | (joint_idx >= NUM_BODY_JOINTS)).any()):
         raise ValueError(f"joints must be a non-empty set of indices in [0, {NUM_BODY_JOINTS - 1}], got {joints}")
@@ -144,6 +148,7 @@ def region_mask(
             f"features must be a non-empty set of indices in [0, {FEATURES_PER_JOINT - 1}], got {features}"
         )
     per_frame = frame_weights(num_frames, frames, soft=soft, core=core, ramp=ramp, edge=edge)  # (T,)
-    columns = torch.zeros(NUM_BODY_JOINTS, FEATURES_PER_JOINT, dtype=torch.float32)  # (42, 4)
-    columns[joint_idx[:, None], feat_idx[None, :]] = 1.0
-    return per_frame[:, None] * columns.reshape(1, NUM_FEATURES)  # (T, 168), feature j*4 + f
+    body_joint = LAYOUT.hand * NUM_JOINTS + LAYOUT.joint  # (168,) the body joint (0–41) of each column
+    feature = np.array([JOINT_FEATURES.index(key) for key in zip(LAYOUT.channel, LAYOUT.component)])  # (168,)
+    columns = np.isin(body_joint, joint_idx.numpy()) & np.isin(feature, feat_idx.numpy())  # (168,)
+    return per_frame[:, None] * torch.from_numpy(columns.astype(np.float32))[None, :]  # (T, 168)
