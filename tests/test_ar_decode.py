@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from torch import Tensor
 
 from handx.models.ar import ARConfig, PrefixCache, PrefixLM
 from handx.sampling.ar_decode import DecodeSettings, decode, filter_logits
@@ -55,7 +56,8 @@ def test_cached_steps_match_the_full_forward(model):
         logits, _ = model.prefill(tokens, mask, drop)
         torch.testing.assert_close(logits, full[:, 0], rtol=0, atol=1e-5)
     assert isinstance(cache, PrefixCache) and len(cache.layers) == 2
-    assert cache.length == 3 * 7 + 10 and cache.position.tolist() == (mask.sum(dim=(0, 2)) + 3 + 10).tolist()
+    real = torch.where(drop, 1, mask.sum(dim=2)).sum(dim=0)  # (B,): a dropped text is one null position
+    assert cache.length == 3 * 7 + 10 and cache.position.tolist() == (real + 3 + 10).tolist()  # + 3 SEP, 10 codes
 
 
 @pytest.mark.parametrize("guidance", [1.0, 2.5, 0.0])
@@ -156,8 +158,6 @@ class ScriptedLM(torch.nn.Module):
     def step(self, code, cache):
         return self._logits(cache + 1), cache + 1
 
-
-Tensor = torch.Tensor
 
 
 @pytest.mark.parametrize("use_cache", [True, False])

@@ -50,10 +50,9 @@ from vector_quantize_pytorch import FSQ
 from handx.models.limits import FIELD_LIMITS, check_parameter_count, check_size_field
 from handx.representations.local288 import NUM_FEATURES
 
-#: the most FSQ dimensions (entries of ``levels``) and codes a config may ask for; the quantiser holds its whole
-#: codebook, ``codebook_size × len(levels)`` floats, in memory
+#: the most FSQ dimensions (entries of ``levels``) a config may ask for; the codebook size is bounded by
+#: ``FIELD_LIMITS["codebook"]`` (the quantiser holds its whole codebook, ``codebook_size × len(levels)`` floats)
 MAX_FSQ_DIMS = 16
-MAX_CODEBOOK = 1 << 20
 #: FSQ needs at least 3 levels per dimension (2 levels only with the library's symmetric variant, not used here)
 MIN_LEVEL = 3
 
@@ -91,9 +90,9 @@ class TokenizerConfig:
                 raise ValueError(f"TokenizerConfig.levels entries must be integers in [{MIN_LEVEL}, {upper}], "
                                  f"got {level!r} in {tuple(levels)}")
         object.__setattr__(self, "levels", tuple(levels))  # a JSON list becomes the tuple the dataclass holds
-        if self.codebook_size > MAX_CODEBOOK:
+        if self.codebook_size > FIELD_LIMITS["codebook"]:
             raise ValueError(f"TokenizerConfig.levels {self.levels} give {self.codebook_size:,} codes, more than "
-                             f"the {MAX_CODEBOOK:,} handx builds")
+                             f"the {FIELD_LIMITS['codebook']:,} handx builds")
         if self.dilation_growth ** (self.depth - 1) > FIELD_LIMITS["frames"]:
             raise ValueError(f"TokenizerConfig.dilation_growth {self.dilation_growth} with depth {self.depth}: the "
                              f"largest dilation, dilation_growth ** (depth - 1), must be at most "
