@@ -19,6 +19,8 @@ Measured side by side in one run, so ratios compare like with like on the same m
    step (benchmarks/train_data.py).
 10. The built-in generator: sampling time per clip at its defaults (benchmarks/builtin_sampling.py), its
     recorded benchmark scores, and the paraphrase check (benchmarks/paraphrase.py).
+11. AR decoding: one whole clip decoded greedily by the prefix LM with and without the KV cache at the ``small``
+    and ``111M`` presets, guidance 1 and 2.5 (benchmarks/ar_decoding.py, about 2 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -206,6 +208,10 @@ def bench_train_memory() -> dict:
 
 def bench_train_data() -> dict:
     return _script("train_data.py")
+
+
+def bench_ar_decoding() -> dict:
+    return _script("ar_decoding.py")
 
 
 def bench_builtin() -> dict:
@@ -451,6 +457,36 @@ def _render_builtin(b: dict) -> list[str]:
     return lines + [""]
 
 
+def _render_ar_decoding(ar: dict) -> list[str]:
+    text = "/".join(map(str, ar["text_lengths"]))
+    lines = [
+        "## AR decoding with and without the KV cache",
+        "",
+        f"`benchmarks/ar_decoding.py`: one clip (batch 1) of {ar['tokens']} codes decoded greedily by the prefix LM",
+        "(`handx.sampling.ar_decode.decode`, `min_tokens` = `max_tokens`, so every run decodes the whole clip),",
+        f"random weights, {ar['precision']}, CPU, {ar['threads']} threads; texts of {text} real tokens padded to "
+        f"{ar['text_pad']}",
+        f"({ar['prefix_positions']} prefix positions, {ar['prefix_real']} real). Uncached re-runs the whole sequence "
+        "for every code",
+        "(the reference's way); cached runs one prefill and then one position per code. Guidance 2.5 runs the",
+        "conditional and unconditional rows as one batch of two. Median seconds per clip over interleaved",
+        "repetitions; the parts (prefill, one cached step and one uncached forward at the last position) are medians",
+        "of a few calls.",
+        "",
+        "| preset | parameters | guidance | uncached s/clip | cached s/clip | speed-up | same codes | prefill s | "
+        "cached step s | uncached forward s | reps |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, p in ar["presets"].items():
+        for r in p["settings"]:
+            lines.append(f"| {name} ({p['layers']} × {p['width']}) | {p['parameters'] / 1e6:.1f} M | "
+                         f"{r['guidance']:g} | {r['uncached_s_per_clip']:.3f} | {r['cached_s_per_clip']:.3f} | "
+                         f"{r['speedup']:.1f}× | {'yes' if r['identical_codes'] else '**no**'} | "
+                         f"{r['prefill_s']:.3f} | {r['cached_last_step_s']:.4f} | {r['uncached_last_forward_s']:.3f} | "
+                         f"{r['reps']} |")
+    return lines + [""]
+
+
 def render(results: dict) -> str:
     lines = [
         "# Benchmarks",
@@ -477,6 +513,8 @@ def render(results: dict) -> str:
         lines += _render_train_data(results["train_data"])
     if "builtin" in results:
         lines += _render_builtin(results["builtin"])
+    if "ar_decoding" in results:
+        lines += _render_ar_decoding(results["ar_decoding"])
     recorded = ROOT / "benchmarks" / "recorded.md"  # numbers of runs too long for make bench, kept by hand
     if recorded.is_file():
         lines += [recorded.read_text(encoding="utf-8").rstrip(), ""]
@@ -484,7 +522,7 @@ def render(results: dict) -> str:
 
 
 SECTIONS = ("import", "read", "synth", "codes", "diffusion", "eval", "evaluator_synth", "train_memory", "train_data",
-            "builtin")
+            "builtin", "ar_decoding")
 
 
 def main() -> int:
@@ -538,6 +576,9 @@ def main() -> int:
         if "builtin" in only:
             results["builtin"] = bench_builtin()
             print(json.dumps(results["builtin"]["sampling"]), flush=True)
+        if "ar_decoding" in only:
+            results["ar_decoding"] = bench_ar_decoding()
+            print(json.dumps(results["ar_decoding"]), flush=True)
         if "evaluator_synth" in only:
             results["evaluator_synth"] = bench_evaluator_synth(args.work)
             print(json.dumps(results["evaluator_synth"]), flush=True)

@@ -180,8 +180,8 @@ def load_checkpoint(path: str | os.PathLike, *, optimizer: bool = True) -> Check
 # ---- the typed view of a run ---------------------------------------------------------------------------------
 
 #: kinds of runs handx writes, with the families that generate motion
-KINDS = ("diffusion", "evaluator")
-GENERATOR_KINDS = ("diffusion",)
+KINDS = ("diffusion", "evaluator", "tokenizer", "ar")
+GENERATOR_KINDS = ("diffusion", "ar")
 SCHEDULE_KINDS = ("cosine",)
 _KNOWN = {"format", "version", "kind", "model", "representation", "stats", "text_encoder", "text_encoder_name",
           "schedule", "train"}
@@ -232,7 +232,7 @@ class RunConfig:
             steps = schedule.get("steps")
             if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 100_000:
                 raise HandxInputError(path, f"must be an integer in [1, 100000], got {steps!r}", "schedule.steps")
-        elif kind in GENERATOR_KINDS:
+        elif kind == "diffusion":
             schedule = {"kind": "cosine", "steps": 1000}  # runs written before the schedule was recorded
         return cls(
             kind=kind,

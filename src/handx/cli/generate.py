@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from handx.cli import options
+from handx.sampling.condition import MODES
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -17,7 +18,8 @@ def register(groups: argparse._SubParsersAction) -> None:
                     "the texts and the settings. Long takes: give several triplets (repeat the three options, one "
                     "triplet per segment) and/or --length; windows are chained with --overlap frames. "
                     "Conditioning (reference §5): --condition CLIP --mode left-hand|right-hand|wrists|inbetween|"
-                    "keyframes keeps the given hand, both wrist paths, the first and last --k frames, or the "
+                    "continue|keyframes keeps the given hand, both wrist paths, the first and last --k frames, the "
+                    "first --k frames (the motion continues from them), or the "
                     "--frames listed (a contact keyframe is a keyframe at a contact frame) from CLIP, a .npy or "
                     ".npz (key 'motion' or 'joints') holding one (60, 2, 21, 3) clip; constrained joints are "
                     "reproduced exactly (--soft: the reference's 0.85 soft mask with a 5-frame ramp). Generated "
@@ -26,7 +28,7 @@ def register(groups: argparse._SubParsersAction) -> None:
                     "runs that did not record one). Sampler options that a run's family does not have are ignored; "
                     "those not given take the family's defaults.")
     p.add_argument("--ckpt", default=None, metavar="RUN",
-                   help="run directory (handx train diffusion) or built-in model name (handx models); default: the "
+                   help="run directory (handx train diffusion or handx train ar) or built-in model name (handx models); default: the "
                         "built-in generator handx-cpu")
     p.add_argument("--checkpoint", type=Path, help="a specific checkpoint directory (default: the newest)")
     p.add_argument("--left", action="append", required=True, help="what the left hand does (repeat per segment)")
@@ -37,14 +39,23 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default 50; ddpm uses up to 1000)")
     p.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale (default 2.5; 1 = off)")
+    p.add_argument("--greedy", action="store_true", default=None,
+                   help="autoregressive runs: the most likely code at every step (one motion per text)")
+    p.add_argument("--temperature", type=float, default=None, help="autoregressive runs: sampling temperature (1)")
+    p.add_argument("--top-k", type=int, default=None, help="autoregressive runs: sample among the K likeliest codes")
+    p.add_argument("--top-p", type=float, default=None,
+                   help="autoregressive runs: nucleus sampling, the smallest set of codes holding P of the "
+                        "probability (default 0.95)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--length", type=int, help="frames to generate (default 60 per triplet minus overlaps)")
     p.add_argument("--overlap", type=int, default=10, help="frames shared by chained windows (default 10)")
     p.add_argument("--condition", type=Path, metavar="CLIP", help="motion supplying the constrained values")
-    p.add_argument("--mode", choices=["left-hand", "right-hand", "wrists", "inbetween", "keyframes"],
-                   help="conditioning mode (with --condition)")
+    p.add_argument("--mode", choices=list(MODES),
+                   help="conditioning mode (with --condition); each family supports its own (autoregressive "
+                        "runs: continue)")
     p.add_argument("--frames", help="keyframes, comma-separated (mode keyframes), e.g. 0,30,59")
-    p.add_argument("--k", type=int, default=10, help="frames fixed at each end (mode inbetween, default 10)")
+    p.add_argument("--k", type=int, default=10,
+                   help="frames fixed at each end (mode inbetween) or at the start (mode continue); default 10")
     p.add_argument("--soft", action="store_true", help="soft masks (reference ramp) instead of exact constraints")
     p.add_argument("--projection", choices=["end", "x0", "none"], default=None,
                    help="how generated hands are made rigid (wrists and bone directions kept, bone lengths fixed, "
@@ -102,7 +113,8 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         settings = make_settings(pipeline_class(run), sampler=args.sampler, steps=args.steps,
                                  guidance=args.guidance, projection=args.projection, smoothing=args.smoothing,
-                                 hand_size=args.hand_size)  # checked before the weights are loaded
+                                 hand_size=args.hand_size, greedy=args.greedy, temperature=args.temperature,
+                                 top_k=args.top_k, top_p=args.top_p)  # checked before the weights are loaded
     except ValueError as exc:
         raise HandxInputError(None, str(exc)) from exc
     if args.ckpt is None:

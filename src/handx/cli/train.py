@@ -1,4 +1,5 @@
-"""``handx train diffusion`` and ``handx train evaluator``: train the generator or the benchmark's evaluator."""
+"""``handx train diffusion|tokenizer|ar|evaluator``: train a generator family, its tokenizer, or the benchmark's
+evaluator."""
 
 from __future__ import annotations
 
@@ -98,6 +99,76 @@ def register(groups: argparse._SubParsersAction) -> None:
     e.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     e.set_defaults(func=_train_evaluator)
 
+    t = kinds.add_parser(
+        "tokenizer", help="the FSQ motion tokenizer of the autoregressive family",
+        description="Train the 1-D convolutional FSQ tokenizer (reference §6.1-6.3; 2 frames per code) on the "
+                    "local288 features of the clips of DIR (texts are not needed), on random --window-frame "
+                    "windows. Every --eval-every steps the held-out clips (--val-split of --val-data, default the "
+                    "first store) are reconstructed at full length: per-hand root-relative MPJPE, codebook usage "
+                    "and perplexity go to RUN/metrics.jsonl, and the best step by MPJPE to RUN/best. Re-running "
+                    "resumes. Multi-GPU: torchrun --nproc_per_node=N -m handx.cli.main train tokenizer ...")
+    t.add_argument("--data", type=Path, required=True, metavar="DIR", action="append",
+                   help="store of clips; repeat to pool several stores")
+    t.add_argument("--out", type=Path, required=True, metavar="RUN", help="run directory")
+    t.add_argument("--preset", default="small", choices=["tiny", "small", "paper"],
+                   help="tiny (tests), small (CPU; default), paper (width 512, the reference's)")
+    t.add_argument("--steps", type=int, default=3000, help="optimiser steps in total (default 3000)")
+    t.add_argument("--batch-size", type=int, default=128, help="global batch of windows (default 128)")
+    t.add_argument("--window", type=int, default=48, help="frames per training window (default 48, as reference)")
+    t.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3; reference 2e-4)")
+    t.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100), then cosine decay")
+    t.add_argument("--val-data", type=Path, default=None, metavar="DIR",
+                   help="store whose --val-split clips validate (default: the first --data)")
+    t.add_argument("--val-split", default="test", help="held-out split ('none': no checks)")
+    t.add_argument("--val-clips", type=int, default=256, help="held-out clips per check (default 256)")
+    _common(t, save_every=500)
+    t.set_defaults(func=_train_tokenizer)
+
+    a = kinds.add_parser(
+        "ar", help="the autoregressive text-prefix LM over FSQ codes",
+        description="Train the prefix LM (reference §6.5-6.6: RMSNorm, RoPE, SwiGLU; the three texts' token "
+                    "features as a bidirectional prefix with separators, causal over motion codes) on the codes of "
+                    "a trained tokenizer (--tokenizer RUN, copied into RUN/tokenizer so the run is self-contained) "
+                    "and the texts of DIR. Each text branch is dropped with probability --cond-drop for "
+                    "classifier-free guidance. Held-out loss and token accuracy every --eval-every steps; the "
+                    "best step by loss goes to RUN/best. Re-running resumes. Multi-GPU: torchrun "
+                    "--nproc_per_node=N -m handx.cli.main train ar ...")
+    a.add_argument("--data", type=Path, required=True, metavar="DIR", action="append",
+                   help="annotated store; repeat to pool several stores (the first one's held-out split validates)")
+    a.add_argument("--tokenizer", required=True, metavar="RUN", help="tokenizer run (handx train tokenizer)")
+    a.add_argument("--out", type=Path, required=True, metavar="RUN", help="run directory")
+    a.add_argument("--preset", default="tiny",
+                   help="tiny, small (CPU), or the paper's 44M, 111M (= base), 222M, 343M, 775M, 1B, 3B (default tiny)")
+    a.add_argument("--steps", type=int, default=3000, help="optimiser steps in total (default 3000)")
+    a.add_argument("--batch-size", type=int, default=64, help="global batch size (default 64)")
+    a.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3; reference 3e-4)")
+    a.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100), then cosine to 0")
+    a.add_argument("--cond-drop", type=float, default=0.1,
+                   help="probability each text branch is dropped in training (default 0.1; 0: no guidance)")
+    a.add_argument("--val-split", default="test", help="held-out split of the first store ('none': no checks)")
+    a.add_argument("--val-items", type=int, default=256, help="held-out items per check (default 256)")
+    a.add_argument("--text-encoder", default="minilm", type=options.text_encoder,
+                   help="minilm (offline default), glove, or hf:<local model path>")
+    _common(a, save_every=500)
+    a.set_defaults(func=_train_ar)
+
+
+def _common(p: argparse.ArgumentParser, *, save_every: int) -> None:
+    """The options every runner-based training command shares."""
+    p.add_argument("--eval-every", type=int, default=500, help="steps between held-out checks (default 500)")
+    p.add_argument("--save-every", type=int, default=save_every,
+                   help=f"steps between checkpoints (default {save_every})")
+    p.add_argument("--keep", type=int, default=3, help="checkpoints kept (the newest; default 3)")
+    p.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+                   help="stop after STEP with a checkpoint (the schedule still spans --steps); the same command "
+                        "without it continues")
+    p.add_argument("--split", default="train",
+                   help="store split to train on when the store has splits ('none': every clip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", type=options.device_or_auto,
+                   help="auto, cpu or cuda (default auto: cuda when torch sees a GPU)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
 
 def _train_diffusion(args: argparse.Namespace) -> int:
     from handx.train.diffusion import TrainConfig, train_diffusion
@@ -129,6 +200,41 @@ def _train_evaluator(args: argparse.Namespace) -> int:
                                split=None if args.split == "none" else args.split,
                                val_split=None if args.val_split == "none" else args.val_split, device=args.device)
     result = train_evaluator(cfg, progress=not args.no_progress)
+    print(f"trained to step {result.step} in {result.run}"
+          + (f" (last loss {result.last_loss:.4f})" if result.last_loss is not None else ""))
+    return 0
+
+
+def _none(value: str) -> str | None:
+    return None if value == "none" else value
+
+
+def _train_tokenizer(args: argparse.Namespace) -> int:
+    from handx.train.tokenizer import TokenizerTrainConfig, train_tokenizer
+
+    cfg = TokenizerTrainConfig(data=tuple(str(d) for d in args.data), out=str(args.out), preset=args.preset,
+                               steps=args.steps, batch_size=args.batch_size, window=args.window, lr=args.lr,
+                               warmup=args.warmup, seed=args.seed, save_every=args.save_every, keep=args.keep,
+                               eval_every=args.eval_every, split=_none(args.split),
+                               val_data=None if args.val_data is None else str(args.val_data),
+                               val_split=_none(args.val_split), val_clips=args.val_clips, stop_at=args.stop_at,
+                               device=args.device)
+    result = train_tokenizer(cfg, progress=not args.no_progress)
+    print(f"trained to step {result.step} in {result.run}"
+          + (f" (last loss {result.last_loss:.4f})" if result.last_loss is not None else ""))
+    return 0
+
+
+def _train_ar(args: argparse.Namespace) -> int:
+    from handx.train.ar import ARTrainConfig, train_ar
+
+    cfg = ARTrainConfig(data=tuple(str(d) for d in args.data), out=str(args.out), tokenizer=str(args.tokenizer),
+                        preset=args.preset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                        warmup=args.warmup, cond_drop=args.cond_drop, seed=args.seed, save_every=args.save_every,
+                        keep=args.keep, eval_every=args.eval_every, text_encoder=args.text_encoder,
+                        split=_none(args.split), val_split=_none(args.val_split), val_items=args.val_items,
+                        stop_at=args.stop_at, device=args.device)
+    result = train_ar(cfg, progress=not args.no_progress)
     print(f"trained to step {result.step} in {result.run}"
           + (f" (last loss {result.last_loss:.4f})" if result.last_loss is not None else ""))
     return 0

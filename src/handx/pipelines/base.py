@@ -34,7 +34,7 @@ from handx.runs import Run, open_run
 from handx.sampling.condition import DEFAULT_OVERLAP, Condition
 
 #: run kind → the module of its family (each defines ``PIPELINE``, a class with ``load(run, device, checkpoint)``)
-FAMILIES: dict[str, str] = {"diffusion": "handx.pipelines.diffusion"}
+FAMILIES: dict[str, str] = {"diffusion": "handx.pipelines.diffusion", "ar": "handx.pipelines.ar"}
 
 
 class TextToMotion(Protocol):

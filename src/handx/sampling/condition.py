@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 #: Every conditioning mode of reference §5 that generation offers.
-MODES = ("left-hand", "right-hand", "wrists", "inbetween", "keyframes")
+MODES = ("left-hand", "right-hand", "wrists", "inbetween", "continue", "keyframes")
 #: Frames shared by consecutive windows of a long take (reference §5, long horizon), unless asked otherwise.
 DEFAULT_OVERLAP = 10
 
@@ -25,7 +25,8 @@ class Condition:
 
     ``motion`` is a ``(T, 2, 21, 3)`` clip in metres (T = the window length). ``mode``: ``left-hand`` /
     ``right-hand`` (the given hand is kept, the other reacts), ``wrists`` (both wrist paths), ``inbetween``
-    (first and last ``k`` frames), ``keyframes`` (the listed ``frames``, all joints; a contact keyframe is a
+    (first and last ``k`` frames), ``continue`` (the first ``k`` frames; the motion goes on from them; the first
+    half of in-betweening), ``keyframes`` (the listed ``frames``, all joints; a contact keyframe is a
     keyframe at a contact frame). ``hard`` masks reproduce the values exactly; soft masks follow the reference
     ramp.
     """

@@ -8,8 +8,9 @@ the data it would have seen.
 The fast path (:meth:`TextMotionData.prepare`) computes everything a step needs once, into side files of each
 store, and a step only gathers rows by index:
 
-* motion features per (store, representation): ``<store>/features/motion-joints168.npy`` float32
-  ``(N, T, 168)`` (:func:`handx.representations.joints168.encode`, before normalisation), memory-mapped;
+* motion features per (store, representation): ``<store>/features/motion-<representation>.npy`` float32
+  ``(N, T, F)`` (the representation's ``encode``, e.g. :func:`handx.representations.joints168.encode`, before
+  normalisation), memory-mapped;
 * token features per (store, text encoder): :class:`handx.text.feature_file.TextFeatureFile`, memory-mapped.
 
 Without ``prepare`` (small stores, tests, the evaluator's GloVe side) batches are computed from the clips and
@@ -32,12 +33,12 @@ from handx.errors import HandxInputError
 from handx.io.atomic import write_json
 from handx.io.store import Store
 from handx.motion import BRANCHES
-from handx.representations.joints168 import NUM_FEATURES, encode
+from handx.representations import Representation, get_representation
 from handx.representations.stats import FeatureStats
 from handx.text.encoder import TextEncoder
 from handx.text.feature_file import TextFeatureFile, feature_dir
 
-MOTION_FEATURES = "motion-joints168"
+DEFAULT_REPRESENTATION = "joints168"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Batch:
     """A training batch.
 
     Attributes:
-        features: float32 ``(B, T, 168)`` normalised motion features.
+        features: float32 ``(B, T, F)`` normalised motion features of the data's representation.
         texts: three lists of B strings (left, right, two_hands_relation).
         items: ``(B, 3)`` (store, clip index, text variant) of each row.
         tokens: float32 ``(3, B, L, D)`` precomputed token features of the three texts, or None when the data
@@ -60,11 +61,14 @@ class Batch:
     mask: torch.Tensor | None = None
 
 
-def motion_feature_file(store: Store, *, progress: bool = False, batch_size: int = 512) -> np.ndarray:
-    """The representation's features of every clip of ``store``, ``(N, T, 168)`` float32, memory-mapped from
-    ``<store>/features/motion-joints168.npy`` (computed on first use; clips appended since are added)."""
+def motion_feature_file(store: Store, representation: str = DEFAULT_REPRESENTATION, *, progress: bool = False,
+                        batch_size: int = 512) -> np.ndarray:
+    """The features of ``representation`` of every clip of ``store``, ``(N, T, F)`` float32, memory-mapped from
+    ``<store>/features/motion-<representation>.npy`` (computed on first use; clips appended since are added)."""
+    rep = get_representation(representation)
+    name = f"motion-{rep.name}"
     folder = store.root / "features"
-    path, meta_path = folder / f"{MOTION_FEATURES}.npy", folder / f"{MOTION_FEATURES}.json"
+    path, meta_path = folder / f"{name}.npy", folder / f"{name}.json"
     done = 0
     if path.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -74,9 +78,9 @@ def motion_feature_file(store: Store, *, progress: bool = False, batch_size: int
     folder.mkdir(parents=True, exist_ok=True)
     old = np.load(path, mmap_mode="r") if done else None
     first = store.motion(0) if len(store) else np.zeros((60, 2, 21, 3), np.float32)
-    tmp = folder / f".{MOTION_FEATURES}.tmp.npy"
+    tmp = folder / f".{name}.tmp.npy"
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                    shape=(len(store), first.shape[0], NUM_FEATURES))
+                                    shape=(len(store), first.shape[0], rep.features))
     if old is not None:
         out[:done] = old[:done]
     with tqdm(total=len(store) - done, desc=f"motion features ({store.root.name})", unit="clip",
@@ -84,12 +88,12 @@ def motion_feature_file(store: Store, *, progress: bool = False, batch_size: int
         for lo in range(done, len(store), batch_size):
             hi = min(lo + batch_size, len(store))
             motions = np.stack([store.motion(i) for i in range(lo, hi)])  # (b, T, 2, 21, 3)
-            out[lo:hi] = encode(motions)[0]
+            out[lo:hi] = rep.encode(motions)[0]
             bar.update(hi - lo)
     out.flush()
     del out, old
     os.replace(tmp, path)
-    write_json(meta_path, {"representation": "joints168", "clips": len(store)})
+    write_json(meta_path, {"representation": rep.name, "clips": len(store)})
     return np.load(path, mmap_mode="r")
 
 
@@ -104,12 +108,15 @@ def store_texts(store: Store) -> list[str]:
 
 
 class TextMotionData:
-    """The (clip, variant) items of one or more stores (or of one split of each)."""
+    """The (clip, variant) items of one or more stores (or of one split of each), with the motion features of
+    one representation (:mod:`handx.representations`)."""
 
-    def __init__(self, store_dirs: str | os.PathLike | Sequence[str | os.PathLike], *, split: str | None = None):
+    def __init__(self, store_dirs: str | os.PathLike | Sequence[str | os.PathLike], *, split: str | None = None,
+                 representation: str = DEFAULT_REPRESENTATION):
         dirs = [store_dirs] if isinstance(store_dirs, (str, os.PathLike)) else list(store_dirs)
         if not dirs:
             raise ValueError("TextMotionData: no store given")
+        self.representation: Representation = get_representation(representation)
         self.stores = [Store(d) for d in dirs]
         items, clips = [], []
         for s, store in enumerate(self.stores):
@@ -170,10 +177,10 @@ class TextMotionData:
                 keys = self.clip_keys[lo:lo + batch_size]
                 if self._motion is not None:
                     yield np.concatenate([self._motion[s][keys[keys[:, 0] == s, 1]]
-                                          for s in np.unique(keys[:, 0])]).reshape(-1, NUM_FEATURES)
+                                          for s in np.unique(keys[:, 0])]).reshape(-1, self.representation.features)
                 else:
                     motions = np.stack([self.motion(int(s), int(c)) for s, c in keys])
-                    yield encode(motions)[0].reshape(-1, NUM_FEATURES)
+                    yield self.representation.encode(motions)[0].reshape(-1, self.representation.features)
 
         return FeatureStats.fit(batches())
 
@@ -184,10 +191,13 @@ class TextMotionData:
             yield np.stack([self.motion(int(s), int(c)) for s, c in self.clip_keys[lo:lo + batch_size]])
 
     # ---- the fast path
-    def prepare(self, encoder: TextEncoder, *, progress: bool = True) -> None:
-        """Compute (or reuse) each store's motion features and text features of ``encoder``, so batches are
-        gathered by index."""
-        self._motion = [motion_feature_file(store, progress=progress) for store in self.stores]
+    def prepare(self, encoder: TextEncoder | None, *, progress: bool = True) -> None:
+        """Compute (or reuse) each store's motion features and text features of ``encoder`` (None: motion
+        only), so batches are gathered by index."""
+        self._motion = [motion_feature_file(store, self.representation.name, progress=progress)
+                        for store in self.stores]
+        if encoder is None:
+            return
         files = []
         rows = np.zeros((len(self.items), 3), dtype=np.int64)
         for s, store in enumerate(self.stores):
@@ -222,20 +232,30 @@ class TextMotionData:
         array = np.asarray(rows_or_items, dtype=np.int64)
         items = self.items[array] if array.ndim == 1 else array
         texts = self.texts_of(items)
-        if self._motion is not None:
-            raw = np.empty((len(items), *self._motion[0].shape[1:]), dtype=np.float32)  # (B, T, 168)
-            for s in np.unique(items[:, 0]):
-                rows = items[:, 0] == s
-                raw[rows] = self._motion[int(s)][items[rows, 1]]  # one fancy-indexed read per store
-        else:
-            raw = encode(np.stack([self.motion(int(s), int(c)) for s, c, _ in items]))[0]
+        raw = self.clip_features(items[:, :2])  # (B, T, F)
         features = stats.normalize(raw).astype(np.float32)
         if self._text_files is None or array.ndim != 1:
             return Batch(features, texts, items)
-        tokens, mask = self._gather_text(array)
+        tokens, mask = self.text_batch(array)
         return Batch(features, texts, items, tokens, mask)
 
-    def _gather_text(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def clip_features(self, keys: np.ndarray) -> np.ndarray:
+        """Raw (not normalised) features ``(B, T, F)`` float32 of clips ``keys`` ``(B, 2)`` (store, clip)."""
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1, 2)
+        if self._motion is None:
+            clips = np.stack([self.motion(int(s), int(c)) for s, c in keys])  # (B, T, 2, 21, 3)
+            return self.representation.encode(clips)[0].astype(np.float32)
+        raw = np.empty((len(keys), *self._motion[0].shape[1:]), dtype=np.float32)
+        for s in np.unique(keys[:, 0]):
+            rows = keys[:, 0] == s
+            raw[rows] = self._motion[int(s)][keys[rows, 1]]
+        return raw
+
+    def text_batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token features ``(3, B, L, D)`` and mask ``(3, B, L)`` of the three texts of item numbers ``rows``
+        ``(B,)``, gathered from the prepared text feature files."""
+        if self._text_files is None:
+            raise RuntimeError("TextMotionData.text_batch needs prepare(encoder) first")
         assert self._text_files is not None and self._text_rows is not None
         text_rows = self._text_rows[rows]  # (B, 3)
         stores = self.items[rows, 0]  # (B,)

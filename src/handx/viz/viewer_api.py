@@ -539,6 +539,7 @@ class ViewerGenerator:
         labels = {TEXT_MODE: "text only", "left-hand": "left hand from the clip, right hand reacts",
                   "right-hand": "right hand from the clip, left hand reacts",
                   "wrists": "both wrist paths from the clip", "inbetween": f"first and last {k} frames from the clip",
+                  "continue": f"first {k} frames from the clip, then continued",
                   "keyframes": f"frames {keys} from the clip"}
         return {"run": self.run.name, "family": self.pipeline.family, "frames": self.frames, "fps": FPS,
                 "max_text": MAX_TEXT,
