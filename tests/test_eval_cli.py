@@ -71,3 +71,25 @@ def test_eval_reports_bad_inputs_without_a_traceback(runs, capsys, tmp_path):
     assert "evaluator" in capsys.readouterr().err
     assert _eval(root, store, tmp_path / "z", "--generated", str(tmp_path / "missing.npz")) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_one_eval_call_scores_both_generator_families_in_one_table(runs, capsys):
+    root, store = runs
+    assert main(["train", "tokenizer", "--data", str(store), "--out", str(root / "tokenizer"), "--preset", "tiny",
+                 "--steps", "10", "--batch-size", "8", "--window", "16", "--no-progress"]) == 0
+    assert main(["train", "ar", "--data", str(store), "--tokenizer", str(root / "tokenizer"), "--out",
+                 str(root / "ar"), "--steps", "10", "--batch-size", "8", "--text-encoder", "glove",
+                 "--no-progress"]) == 0
+    out = root / "both"
+    assert _eval(root, store, out, "--ckpt", str(root / "diffusion"), "--ckpt", str(root / "ar"), "--groups", "2",
+                 "--steps", "4") == 0
+    table = capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["rows"]) == [REAL, "diffusion", "ar"]
+    assert set(results["rows"]["ar"]) == set(METRICS)
+    assert results["rows"]["ar"]["r_precision_top3"]["mean"] is not None
+    assert "| diffusion |" in table and "| ar |" in table
+    notes = json.dumps(results)
+    assert '"family": "ar"' in notes and '"family": "diffusion"' in notes
+    saved = np.load(out / "generated" / "ar.npz")
+    assert saved["joints"].shape[1:] == (2, 60, 2, 21, 3)
