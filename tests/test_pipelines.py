@@ -106,7 +106,8 @@ def test_a_take_follows_one_triplet_per_segment_as_the_generator_chains_them(pip
 def test_constrained_joints_are_what_a_hard_condition_reproduces(pipeline, clip):
     settings = make_settings(pipeline, steps=3)
     cases = {"left-hand": Condition("left-hand", clip), "wrists": Condition("wrists", clip),
-             "keyframes": Condition("keyframes", clip, frames=(0, 30)), "inbetween": Condition("inbetween", clip, k=5)}
+             "keyframes": Condition("keyframes", clip, frames=(0, 30)), "inbetween": Condition("inbetween", clip, k=5),
+             "continue": Condition("continue", clip, k=8)}
     for mode, condition in cases.items():
         weights = pipeline.constrained_joints(condition)
         assert weights.shape == (60, 2, 21) and weights.dtype == np.float32, mode
@@ -121,6 +122,8 @@ def test_constrained_joints_are_what_a_hard_condition_reproduces(pipeline, clip)
     assert (wrists[:, :, 0] == 1).all() and wrists[:, :, 1:].sum() == 0
     keys = pipeline.constrained_joints(cases["keyframes"])
     assert (keys[[0, 30]] == 1).all() and keys.sum() == 2 * 42
+    assert (pipeline.constrained_joints(cases["continue"])[:8] == 1).all()
+    assert pipeline.constrained_joints(cases["continue"])[8:].sum() == 0
     soft = pipeline.constrained_joints(Condition("left-hand", clip, hard=False))
     assert 0.5 < soft[:, 0].min() < 1 and soft[:, 1].max() == 0  # the reference's soft core, 0.85
 

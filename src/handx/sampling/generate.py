@@ -196,7 +196,7 @@ class Generator:
             "right-hand": lambda: modes.hand_reaction(values, "right", hard=condition.hard),
             "wrists": lambda: modes.wrist_trajectories(values, hard=condition.hard),
             "inbetween": lambda: modes.inbetween(values, condition.k, hard=condition.hard),
-            "continue": lambda: modes.continuation(values, condition.k, hard=condition.hard),
+            "continue": lambda: modes.prefix(values, condition.k, hard=condition.hard),
             "keyframes": lambda: modes.keyframes(values, condition.frames, hard=condition.hard),
         }
         return builders[condition.mode]()

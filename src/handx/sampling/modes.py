@@ -114,16 +114,6 @@ def inbetween(
     return _inpainting(values, frames, None, hard=hard, core=core, ramp=ramp)
 
 
-def continuation(
-    values: Tensor | np.ndarray, k: int = 10, *, hard: bool = True, core: float = CORE, ramp: int = RAMP
-) -> Inpainting:
-    """The first ``k`` frames (all joints) are fixed; the model continues the motion from them."""
-    num_frames = _as_batch(values).shape[1]
-    if not 1 <= k < num_frames:
-        raise ValueError(f"continuation: k must lie in [1, T - 1 = {num_frames - 1}], got {k}")
-    return _inpainting(values, range(k), None, hard=hard, core=core, ramp=ramp)
-
-
 def keyframes(
     values: Tensor | np.ndarray,
     frames: Sequence[int],
