@@ -15,7 +15,8 @@ def register(groups: argparse._SubParsersAction) -> None:
                     "evaluator): R-precision top-1/2/3 in pools of 32, FID, matching score, diversity, "
                     "multimodality, MPJPE, intra/inter-hand contact precision/recall/F1, and physical "
                     "plausibility (interpenetration, jerk, bone-length drift, contact sliding). Generators are "
-                    "diffusion runs (--ckpt, sampled here; generations are saved under OUT/generated and an "
+                    "runs of any generator family (--ckpt, repeatable: diffusion and AR side by side; sampled here; "
+                    "generations are saved under OUT/generated and an "
                     "interrupted job resumes) and/or files (--generated: handx generations npz with ids + joints, "
                     "handx generate outputs, or the HandX release layout; see docs/evaluation.md). Each metric is "
                     "the mean over --replications rounds ± the half-width of its 95 %% interval; the same --seed "
@@ -36,9 +37,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling and of the rounds (default 0)")
     p.add_argument("--variant", type=int, default=0, help="text variant each item is scored with (default 0)")
     p.add_argument("--limit", type=int, help="evaluate only the first N items of the split")
-    p.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="sampler for --ckpt (default ddim)")
-    p.add_argument("--steps", type=int, default=50, help="sampling steps for --ckpt (default 50)")
-    p.add_argument("--guidance", type=float, default=2.5, help="guidance scale for --ckpt (default 2.5)")
+    p.add_argument("--sampler", choices=["ddim", "ddpm"], default=None,
+                   help="sampler for diffusion --ckpt runs (default ddim)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps for diffusion --ckpt runs (default 50)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="guidance scale for --ckpt runs (default: the family's, 2.5 for diffusion, 1.5 for AR)")
     p.add_argument("--batch-size", type=int, default=64, help="items sampled at once (default 64)")
     p.add_argument("--device", default="cpu", type=options.device, help="cpu or cuda (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 class BenchmarkConfig:
     """An evaluation job.
 
-    ``runs`` are diffusion run directories to sample from (``groups`` generations per item, DDIM with
-    ``steps`` by default); ``generated`` are files or folders of generations (any layout of
+    ``runs`` are run directories of any generator family to sample from (``groups`` generations per item; the
+    sampler options that are None take each family's defaults, e.g. DDIM, 50 steps and guidance 2.5 for
+    diffusion, guidance 1.5 for the AR family); ``generated`` are files or folders of generations (any layout of
     :mod:`handx.eval.submission`), one generator per path. The report and the sampled generations go to ``out``.
     """
 
@@ -37,9 +38,9 @@ class BenchmarkConfig:
     groups: int = 4
     replications: int = 20
     seed: int = 0
-    sampler: str = "ddim"
-    steps: int = 50
-    guidance: float = 2.5
+    sampler: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
     batch_size: int = 64
     device: str = "cpu"
 
