@@ -149,3 +149,19 @@ def test_several_stores_pool_their_items(store, tmp_path, glove):
     batch = data.batch(rows, stats)
     want = encode(np.stack([data.motion(1, int(c)) for c in data.items[rows, 1]]))[0]
     np.testing.assert_allclose(batch.features, stats.normalize(want), rtol=1e-5, atol=1e-5)
+
+
+def test_a_data_fraction_keeps_nested_subsets_of_whole_clips(tmp_path):
+    write_synthetic(20, 0, tmp_path / "s", progress=False)
+    full = TextMotionData(tmp_path / "s")
+    parts = {f: TextMotionData(tmp_path / "s", fraction=f) for f in (0.05, 0.3, 0.5, 1.0)}
+    assert [len(parts[f].clip_keys) for f in parts] == [1, 6, 10, 20]
+    assert np.array_equal(parts[1.0].items, full.items)
+    for small, large in ((0.05, 0.3), (0.3, 0.5), (0.5, 1.0)):
+        assert {tuple(k) for k in parts[small].clip_keys} <= {tuple(k) for k in parts[large].clip_keys}
+    for data in parts.values():  # every variant of a kept clip stays, no item of another clip
+        kept = {tuple(k) for k in data.clip_keys}
+        assert {(s, c) for s, c, _ in data.items} == kept
+        assert len(data.items) == sum(len(full.stores[0].records[c].texts["left"]) for _, c in kept)
+    with pytest.raises(ValueError, match="fraction"):
+        TextMotionData(tmp_path / "s", fraction=0)

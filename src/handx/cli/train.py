@@ -59,6 +59,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="train",
                    help="store split to train on when the store has splits ('none': every clip)")
+    p.add_argument("--data-fraction", type=float, default=1.0, metavar="F",
+                   help="train on this fraction of the clips (0-1; nested across fractions; default 1)")
     p.add_argument("--text-encoder", default="minilm", type=options.text_encoder,
                    help="minilm (offline default), glove, or hf:<local model path>")
     p.add_argument("--device", default="auto", type=options.device_or_auto,
@@ -147,6 +149,8 @@ def register(groups: argparse._SubParsersAction) -> None:
                    help="probability each text branch is dropped in training (default 0.1; 0: no guidance)")
     a.add_argument("--val-split", default="test", help="held-out split of the first store ('none': no checks)")
     a.add_argument("--val-items", type=int, default=256, help="held-out items per check (default 256)")
+    a.add_argument("--data-fraction", type=float, default=1.0, metavar="F",
+                   help="train on this fraction of the clips (0-1; nested across fractions; default 1)")
     a.add_argument("--text-encoder", default="minilm", type=options.text_encoder,
                    help="minilm (offline default), glove, or hf:<local model path>")
     _common(a, save_every=500)
@@ -184,6 +188,7 @@ def _train_diffusion(args: argparse.Namespace) -> int:
                       val_split=None if args.val_split == "none" else args.val_split, val_items=args.val_items,
                       val_evaluator=args.val_evaluator, workers=args.workers, seed=args.seed,
                       split=None if args.split == "none" else args.split, text_encoder=args.text_encoder,
+                      data_fraction=args.data_fraction,
                       device=args.device)
     result = train_diffusion(cfg, progress=not args.no_progress)
     print(f"trained to step {result.step} in {result.run}"
@@ -233,6 +238,7 @@ def _train_ar(args: argparse.Namespace) -> int:
                         warmup=args.warmup, cond_drop=args.cond_drop, seed=args.seed, save_every=args.save_every,
                         keep=args.keep, eval_every=args.eval_every, text_encoder=args.text_encoder,
                         split=_none(args.split), val_split=_none(args.val_split), val_items=args.val_items,
+                        data_fraction=args.data_fraction,
                         stop_at=args.stop_at, device=args.device)
     result = train_ar(cfg, progress=not args.no_progress)
     print(f"trained to step {result.step} in {result.run}"

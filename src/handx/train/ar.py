@@ -45,7 +45,8 @@ class ARTrainConfig:
     decay 1e-6, warm-up then cosine; CPU defaults otherwise).
 
     ``data``: one store or several (``"a,b"`` or a tuple), pooled; ``tokenizer``: the tokenizer run whose codes
-    the model learns. ``batch_size`` is the global batch. Held-out check every ``eval_every`` steps on the first
+    the model learns. ``batch_size`` is the global batch. ``data_fraction`` trains on that fraction of the clips
+    (nested across fractions, for data-scaling sweeps). Held-out check every ``eval_every`` steps on the first
     ``val_items`` items of split ``val_split`` of the first store.
     """
 
@@ -68,6 +69,7 @@ class ARTrainConfig:
     eval_every: int = 500
     text_encoder: str = "minilm"
     split: str | None = "train"
+    data_fraction: float = 1.0
     val_split: str | None = "test"
     val_items: int = 256
     stop_at: int | None = None
@@ -209,7 +211,7 @@ def train_ar(cfg: ARTrainConfig, *, progress: bool = True, text_encoder: TextEnc
     dist.check_batch(cfg.batch_size)
     run = Path(cfg.out)
     encoder = text_encoder or load_text_encoder(cfg.text_encoder)
-    data = TextMotionData(cfg.stores, split=cfg.split, representation=local288.NAME)
+    data = TextMotionData(cfg.stores, split=cfg.split, representation=local288.NAME, fraction=cfg.data_fraction)
     data.prepare(encoder, progress=progress and dist.main)
     resume = latest_checkpoint(run) is not None
     if resume:

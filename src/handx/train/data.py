@@ -112,7 +112,7 @@ class TextMotionData:
     one representation (:mod:`handx.representations`)."""
 
     def __init__(self, store_dirs: str | os.PathLike | Sequence[str | os.PathLike], *, split: str | None = None,
-                 representation: str = DEFAULT_REPRESENTATION):
+                 representation: str = DEFAULT_REPRESENTATION, fraction: float = 1.0):
         dirs = [store_dirs] if isinstance(store_dirs, (str, os.PathLike)) else list(store_dirs)
         if not dirs:
             raise ValueError("TextMotionData: no store given")
@@ -134,9 +134,22 @@ class TextMotionData:
                                          "handx annotate DIR)" + (f" in split {split!r}" if split else ""))
         self.items = np.asarray(items, dtype=np.int64)  # (N, 3): store, clip, variant
         self.clip_keys = np.asarray(sorted(set(clips)), dtype=np.int64).reshape(-1, 2)  # (C, 2): store, clip
+        if fraction != 1.0:
+            self._keep_fraction(fraction)
         self._motion: list[np.ndarray] | None = None
         self._text_files: list[TextFeatureFile] | None = None
         self._text_rows: np.ndarray | None = None  # (N, 3) row of each item's three texts in its store's file
+
+    def _keep_fraction(self, fraction: float) -> None:
+        """Keep ``ceil(fraction · C)`` of the C clips (at least one): the first ones of a fixed permutation, so
+        a smaller fraction's clips are always among a larger one's (data-scaling sweeps)."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction of the training clips must be in (0, 1], got {fraction}")
+        count = max(1, int(np.ceil(fraction * len(self.clip_keys))))
+        order = np.random.default_rng(0x5CA1E).permutation(len(self.clip_keys))
+        self.clip_keys = self.clip_keys[np.sort(order[:count])]
+        kept = {(int(s), int(c)) for s, c in self.clip_keys}
+        self.items = self.items[np.array([(int(s), int(c)) in kept for s, c, _ in self.items], dtype=bool)]
 
     @property
     def store(self) -> Store:

@@ -46,7 +46,9 @@ class TrainConfig:
     (split ``val_split`` of the first store) is logged, and with ``val_evaluator`` (an evaluator run) the
     R-precision of ``val_items`` generated clips as well; the best checkpoint by that metric (else by the loss)
     is kept in ``RUN/best``. ``stop_at`` ends this call after that step with a checkpoint, as an interruption
-    would (the schedule still spans ``steps``; running again without it continues).
+    would (the schedule still spans ``steps``; running again without it continues). ``data_fraction`` trains
+    on that fraction of the clips (nested: a smaller fraction's clips are among a larger one's), for data-scaling
+    sweeps.
     """
 
     data: str | tuple[str, ...]
@@ -75,6 +77,7 @@ class TrainConfig:
     trim_every: int = 25  # steps between handing freed memory back to the OS (0: never; handx.train.memory)
     text_encoder: str = "minilm"
     split: str | None = "train"
+    data_fraction: float = 1.0
     workers: int = 0
     stop_at: int | None = None
     device: str = "auto"
@@ -178,7 +181,7 @@ def train_diffusion(cfg: TrainConfig, *, progress: bool = True, text_encoder: Te
     encoder = text_encoder or load_text_encoder(cfg.text_encoder)
 
     # ---- data (motion and text features computed once per store) and the run's self-description
-    data = TextMotionData(cfg.stores, split=cfg.split)
+    data = TextMotionData(cfg.stores, split=cfg.split, fraction=cfg.data_fraction)
     data.prepare(encoder, progress=progress and dist.main)
     if latest_checkpoint(run) is not None:
         saved = read_config(run)
