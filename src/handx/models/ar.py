@@ -175,6 +175,7 @@ class ARConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"layers": 2, "heads": 2, "width": 64},
+    "2x128": {"layers": 2, "heads": 4, "width": 128},
     "small": {"layers": 4, "heads": 4, "width": 256},
     "44M": {"layers": 8, "heads": 8, "width": 512},
     "111M": {"layers": 12, "heads": 12, "width": 768},

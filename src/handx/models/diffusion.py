@@ -151,10 +151,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     "16x768": {"layers": 16, "width": 768, "heads": 4, "ff": 7424},
     # the built-in CPU model: 4-frame tokens, one fused pass over pooled texts (DESIGN.md deviations)
     "cpu": {"layers": 4, "width": 256, "heads": 4, "ff": 1024, "patch": 4, "branches": "fused", "text_pool": True},
+    # the CPU scaling ladder (docs/scaling): the cpu architecture at sizes a 2-core machine trains in minutes
+    "cpu-2x64": {"layers": 2, "width": 64, "heads": 2, "ff": 256, "patch": 4, "branches": "fused", "text_pool": True},
+    "cpu-2x128": {"layers": 2, "width": 128, "heads": 4, "ff": 512, "patch": 4, "branches": "fused",
+                  "text_pool": True},
+    "cpu-4x128": {"layers": 4, "width": 128, "heads": 4, "ff": 512, "patch": 4, "branches": "fused",
+                  "text_pool": True},
+    "cpu-6x384": {"layers": 6, "width": 384, "heads": 6, "ff": 1536, "patch": 4, "branches": "fused",
+                  "text_pool": True},
 }
 PRESET_ALIASES: dict[str, str] = {"base": "12x512"}
 #: Peak learning rates per preset (small networks train stably at 1e-3; the paper's sizes use 1e-4, reference §4.6).
-PRESET_LR: dict[str, float] = {"tiny": 1e-3, "cpu": 1e-3}
+PRESET_LR: dict[str, float] = {"tiny": 1e-3, "cpu": 1e-3, "cpu-2x64": 1e-3, "cpu-2x128": 1e-3, "cpu-4x128": 1e-3,
+                               "cpu-6x384": 1e-3}
 
 
 def default_lr(preset: str) -> float:
