@@ -21,6 +21,7 @@ from handx.cli import view as view_cli
 from handx.cli import render as render_cli
 from handx.cli import export as export_cli
 from handx.cli import models as models_cli
+from handx.cli import scale as scale_cli
 from handx.errors import HandxInputError
 
 USAGE_ERROR = 2
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.register(groups)
     train.register(groups)
     generate.register(groups)
+    scale_cli.register(groups)
     eval_cli.register(groups)
     view_cli.register(groups)
     render_cli.register(groups)

@@ -41,10 +41,16 @@ Prefix LM (:mod:`handx.models.ar`; d width, f ff, ℓ layers, V = K + 1, L text 
     prefill     = linear(3L, D, d) + ℓ·block(N, N) + linear(1, d, V)        (only the last row's logits)
     step(j)     = ℓ·block(1, P + j) + linear(1, d, V)                        (feeds code j; P + j keys cached)
 
-Training, per optimiser sample: ``training = 3 · forward``. The backward of a product ``Y = XW`` is two products of
-the same size (``∂X = ∂Y Wᵀ`` and ``∂W = Xᵀ ∂Y``), so backward ≈ 2 · forward; the only products the backward
-skips are the input gradients of the first layers, whose inputs (features, text, FSQ codes) need none, so the
-measured ratio is slightly below 3 (checked in ``tests/test_flops.py``).
+Training: ``training = 3 · forward − leaf``. The backward of a product ``Y = XW`` is two products of the same size
+(``∂X = ∂Y Wᵀ`` and ``∂W = Xᵀ ∂Y``; for attention, two per ``QKᵀ`` and two per ``AV``), so backward = 2 · forward
+except for the input gradients of the products whose input is a leaf that needs none (``leaf``, one forward's
+worth of those products): diffusion ``linear(n, pF, d) + linear(1, d, d) + 3·linear(m, D, d)`` (input projection,
+the time MLP's first layer on the sinusoid, text projection), tokenizer ``conv1d(T, F, w, 3)`` (the first
+convolution), AR ``linear(3L, D, d)`` (text projection; the code embedding is a lookup). ``3 · forward`` alone,
+the usual rule, overestimates by ``leaf / (3 · forward − leaf)``: at most 1.5 % from the diffusion ``cpu`` and
+``4x256``, AR ``small`` and tokenizer ``paper`` sizes up (full clip, 77 text tokens), but up to 8 % for the
+smallest denoisers (``tiny``, ``cpu-2x64``), 6.6 % for the ``small`` tokenizer and 11 % for the ``tiny`` one,
+whose 288 → 64 first convolution is 29 % of its forward.
 
 Sampling one clip (:mod:`handx.sampling`): classifier-free guidance runs the conditional and the unconditional
 pass (2 passes) unless its scale is 1 or 0 (1 pass, :func:`handx.sampling.guidance.guided_prediction`; the AR
@@ -93,9 +99,11 @@ def guidance_passes(scale: float) -> int:
     return 1 if scale in (0.0, 1.0) else 2
 
 
-def training_flops(forward: int) -> int:
-    """FLOPs of one training step (forward and backward) whose forward costs ``forward``: 3 × forward."""
-    return TRAINING_MULTIPLIER * forward
+def training_flops(forward: int, *, leaf_products: int = 0) -> int:
+    """FLOPs of one training step (forward and backward) whose forward costs ``forward``: 3 × forward, less the
+    input gradients the backward skips (``leaf_products``: the FLOPs of the products whose input needs no
+    gradient; the family's ``*_training_flops`` passes them, 0 gives the usual 3 × forward)."""
+    return TRAINING_MULTIPLIER * forward - leaf_products
 
 
 def _check_count(owner: str, name: str, value: int, lowest: int) -> int:
@@ -134,6 +142,18 @@ def diffusion_forward_flops(config: DiffusionConfig, *, batch: int = 1, frames: 
     projections = linear(n, pf, d) + linear(n, d, pf) + 2 * linear(1, d, d) \
         + NUM_BRANCHES * linear(m, config.text_dim, d)  # input, output, time MLP, text
     return batch * (projections + decoder)
+
+
+def diffusion_training_flops(config: DiffusionConfig, *, batch: int = 1, frames: int | None = None,
+                             text_tokens: int | None = None) -> int:
+    """FLOPs of one training step (forward and backward) of the denoiser; arguments of
+    :func:`diffusion_forward_flops`."""
+    forward = diffusion_forward_flops(config, batch=batch, frames=frames, text_tokens=text_tokens)
+    text_tokens = config.max_text_tokens if text_tokens is None else text_tokens
+    d, m = config.width, 1 if config.text_pool else text_tokens
+    leaf = linear(diffusion_tokens(config, frames), config.patch * config.features, d) + linear(1, d, d) \
+        + NUM_BRANCHES * linear(m, config.text_dim, d)  # input projection, time MLP on the sinusoid, text
+    return training_flops(forward, leaf_products=batch * leaf)
 
 
 def diffusion_sampling_flops(config: DiffusionConfig, *, steps: int, guidance: float = 1.0, batch: int = 1,
@@ -183,6 +203,13 @@ def tokenizer_forward_flops(config: TokenizerConfig, *, frames: int, batch: int 
     return batch * (encoder + projections + _tokenizer_decoder(config, tokens))
 
 
+def tokenizer_training_flops(config: TokenizerConfig, *, frames: int, batch: int = 1) -> int:
+    """FLOPs of one training step (forward and backward) of the tokenizer on ``batch`` clips of ``frames`` frames."""
+    forward = tokenizer_forward_flops(config, frames=frames, batch=batch)
+    leaf = conv1d(frames, config.features, config.width, 3)  # the first convolution reads the features
+    return training_flops(forward, leaf_products=batch * leaf)
+
+
 def tokenizer_decode_flops(config: TokenizerConfig, *, codes: int, batch: int = 1) -> int:
     """FLOPs of :meth:`~handx.models.tokenizer.MotionTokenizer.decode` of ``codes`` tokens per clip (FSQ
     ``project_out`` and the decoder)."""
@@ -226,6 +253,15 @@ def ar_forward_flops(config: ARConfig, *, text_tokens: int | None = None, codes:
     return batch * _ar_run(config, text_tokens, codes, codes + 1)
 
 
+def ar_training_flops(config: ARConfig, *, text_tokens: int | None = None, codes: int | None = None,
+                      batch: int = 1) -> int:
+    """FLOPs of one teacher-forced training step (forward and backward); arguments of :func:`ar_forward_flops`."""
+    forward = ar_forward_flops(config, text_tokens=text_tokens, codes=codes, batch=batch)
+    text_tokens, _ = _ar_sizes("ar_training_flops", config, text_tokens, codes)
+    leaf = linear(NUM_BRANCHES * text_tokens, config.text_dim, config.width)  # text projection
+    return training_flops(forward, leaf_products=batch * leaf)
+
+
 def ar_sampling_flops(config: ARConfig, *, text_tokens: int | None = None, codes: int | None = None,
                       guidance: float = 1.0, cached: bool = True, end: bool = True, batch: int = 1) -> int:
     """FLOPs of decoding ``codes`` codes (default ``config.max_tokens``) per clip with
@@ -256,7 +292,8 @@ class FlopSummary:
         parameters: trainable parameters (the config's ``parameter_count``).
         tokens: tokens per clip (diffusion: motion tokens; tokenizer: codes; AR: codes + END).
         forward: FLOPs of one forward pass on one clip.
-        training: FLOPs of one training step on one clip (3 × forward).
+        training: FLOPs of one training step on one clip (forward and backward, the family's
+            ``*_training_flops``).
         sampling: FLOPs of sampling one clip (0 for the tokenizer; AR: KV-cached decoding plus the tokenizer
             decode when the summary was made with a tokenizer config).
     """
@@ -282,8 +319,9 @@ def diffusion_summary(preset: str, *, steps: int = 50, guidance: float = 2.5) ->
     """FLOPs of a :class:`DiffusionConfig` preset on a full window (defaults: the diffusion pipeline's sampler)."""
     config = DiffusionConfig.preset(preset)
     forward = diffusion_forward_flops(config)
+    sampling = diffusion_sampling_flops(config, steps=steps, guidance=guidance)
     return FlopSummary("diffusion", preset, config.parameter_count(), diffusion_tokens(config), forward,
-                       training_flops(forward), diffusion_sampling_flops(config, steps=steps, guidance=guidance))
+                       diffusion_training_flops(config), sampling)
 
 
 def tokenizer_summary(preset: str, *, frames: int = 60) -> FlopSummary:
@@ -291,7 +329,7 @@ def tokenizer_summary(preset: str, *, frames: int = 60) -> FlopSummary:
     config = TokenizerConfig.preset(preset)
     forward = tokenizer_forward_flops(config, frames=frames)
     return FlopSummary("tokenizer", preset, config.parameter_count(), frames // config.frames_per_token, forward,
-                       training_flops(forward), 0)
+                       tokenizer_training_flops(config, frames=frames), 0)
 
 
 def ar_summary(preset: str, *, guidance: float = 1.5, tokenizer: TokenizerConfig | None = None) -> FlopSummary:
@@ -303,7 +341,7 @@ def ar_summary(preset: str, *, guidance: float = 1.5, tokenizer: TokenizerConfig
     if tokenizer is not None:
         sampling += tokenizer_decode_flops(tokenizer, codes=config.max_tokens)
     return FlopSummary("ar", preset, config.parameter_count(), config.max_tokens + 1, forward,
-                       training_flops(forward), sampling)
+                       ar_training_flops(config), sampling)
 
 
 def describe(rows: list[FlopSummary]) -> str:
