@@ -21,6 +21,11 @@ Measured side by side in one run, so ratios compare like with like on the same m
     recorded benchmark scores, and the paraphrase check (benchmarks/paraphrase.py).
 11. AR decoding: one whole clip decoded greedily by the prefix LM with and without the KV cache at the ``small``
     and ``111M`` presets, guidance 1 and 2.5 (benchmarks/ar_decoding.py, about 2 minutes on 2 cores).
+12. AR training: tokenizer and prefix-LM training throughput through the shared runner on the real captures,
+    against the bare network step (benchmarks/ar_training.py, a few minutes on 2 cores).
+
+Each section records the machine, date and command of the run that measured it (``measured`` in the JSON file),
+and the report shows them under its heading, so an ``--only`` run on another machine does not relabel the others.
 """
 
 from __future__ import annotations
@@ -212,6 +217,10 @@ def bench_train_data() -> dict:
 
 def bench_ar_decoding() -> dict:
     return _script("ar_decoding.py")
+
+
+def bench_ar_training() -> dict:
+    return _script("ar_training.py")
 
 
 def bench_builtin() -> dict:
@@ -487,34 +496,88 @@ def _render_ar_decoding(ar: dict) -> list[str]:
     return lines + [""]
 
 
+def _render_ar_training(at: dict) -> list[str]:
+    tok_steps = at["ar_tokenizer"]["steps"]
+    lines = [
+        "## AR training data path",
+        "",
+        f"`benchmarks/ar_training.py` on {at['store']} ({at['clips']:,} training clips, {at['items']:,} items; "
+        f"computing the side files took {at['prepare_s']:.0f} s):",
+        "training throughput through the shared runner (`train_tokenizer` and `train_ar` on a fresh run directory,",
+        "batches from the store's `local288` and MiniLM side files; setup, the first step and the last are not",
+        "timed) against the bare network step (the family's step function, backward, clipping, AdamW) on a random",
+        "batch of the same shape, for as many steps as are timed of the run, half before it and half after. The",
+        f"prefix LM learns the codes of the `{at['ar_tokenizer']['preset']}` tokenizer trained {tok_steps} steps "
+        "above; the bare step's texts are as",
+        f"long as the run's padded batches (median {_ar_text_length(at)} tokens per branch). {at['threads']} "
+        f"threads, `OMP_WAIT_POLICY={at['omp_wait_policy']}`, whole section {at['wall_s']:.0f} s.",
+        "",
+        "| model | preset | parameters | batch | bare network | runner (store) | runner / bare | steps timed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in at["tokenizer"].items():
+        lines.append(f"| tokenizer | {name} | {r['parameters'] / 1e6:.2f} M | {at['tokenizer_batch']} × "
+                     f"{at['window']} frames | {r['bare_windows_per_s']:,.0f} windows/s | "
+                     f"{r['runner_windows_per_s']:,.0f} windows/s | {r['runner_over_bare']:.2f} | "
+                     f"{r['timed_steps']} |")
+    for name, r in at["ar"].items():
+        lines.append(f"| prefix LM | {name} ({r['layers']} × {r['width']}) | {r['parameters'] / 1e6:.2f} M | "
+                     f"{at['ar_batch']} × {r['codes']} codes | {r['bare_samples_per_s']:,.1f} samples/s | "
+                     f"{r['runner_samples_per_s']:,.1f} samples/s | {r['runner_over_bare']:.2f} | "
+                     f"{r['timed_steps']} |")
+    return lines + [""]
+
+
+def _ar_text_length(at: dict) -> str:
+    lengths = sorted({r["text_length_median"] for r in at["ar"].values()})
+    return "/".join(map(str, lengths)) or "–"
+
+
+def _provenance(results: dict, key: str) -> str:
+    """The line under a section's heading: where and when it was measured, by which command."""
+    record = results.get("measured", {}).get(key)
+    if not record:
+        return "*Machine and date not recorded (measured before each section kept its own).*"
+    return f"*Measured {record['date']} on {record['machine']}: `{record['command']}`.*"
+
+
+def _legacy_measured(results: dict) -> dict:
+    """Per-section records for a results file written before sections kept their own: the single header named the
+    machine and date of its last command, which measured only the sections that command ran."""
+    if "machine" not in results or "command" not in results:
+        return {}
+    words = results["command"].split()
+    named: list[str] = list(SECTIONS)  # make bench, or run.py without --only: every section
+    for i, word in enumerate(words):
+        if word == "--only" and i + 1 < len(words):
+            named = words[i + 1].split(",")
+        elif word.startswith("--only="):
+            named = word.split("=", 1)[1].split(",")
+    return {key: {"machine": results["machine"], "date": results["date"], "command": results["command"]}
+            for key in named if key in results}
+
+
 def render(results: dict) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Machine: {results['machine']}.  ",
         f"Last command: `{results['command']}` ({results['date']}); `make bench` runs every section, and",
-        "`--only SECTION` reruns one and keeps the others. Each section is one run of the script it names; ratios",
-        "compare measurements made side by side within that run.",
+        "`--only SECTION` reruns one and keeps the others, so sections may come from different machines and days:",
+        "each names its own under its heading. Each section is one run of the script it names; ratios compare",
+        "measurements made side by side within that run.",
         "",
     ]
-    for key, section in (("import", _render_import), ("read", _render_read), ("synth", _render_synth),
-                         ("codes", _render_codes)):
+    renderers = {
+        "import": _render_import, "read": _render_read, "synth": _render_synth, "codes": _render_codes,
+        "diffusion": lambda r: _render_diffusion(r, results.get("diffusion_gpu")), "eval": _render_eval,
+        "evaluator_synth": _render_evaluator_synth, "train_memory": _render_train_memory,
+        "train_data": _render_train_data, "builtin": _render_builtin, "ar_decoding": _render_ar_decoding,
+        "ar_training": _render_ar_training,
+    }
+    for key in SECTIONS:
         if key in results:
-            lines += section(results[key])
-    if "diffusion" in results:
-        lines += _render_diffusion(results["diffusion"], results.get("diffusion_gpu"))
-    if "eval" in results:
-        lines += _render_eval(results["eval"])
-    if "evaluator_synth" in results:
-        lines += _render_evaluator_synth(results["evaluator_synth"])
-    if "train_memory" in results:
-        lines += _render_train_memory(results["train_memory"])
-    if "train_data" in results:
-        lines += _render_train_data(results["train_data"])
-    if "builtin" in results:
-        lines += _render_builtin(results["builtin"])
-    if "ar_decoding" in results:
-        lines += _render_ar_decoding(results["ar_decoding"])
+            section = renderers[key](results[key])  # "## heading", "", body...
+            lines += section[:2] + [_provenance(results, key), ""] + section[2:]
     recorded = ROOT / "benchmarks" / "recorded.md"  # numbers of runs too long for make bench, kept by hand
     if recorded.is_file():
         lines += [recorded.read_text(encoding="utf-8").rstrip(), ""]
@@ -522,7 +585,7 @@ def render(results: dict) -> str:
 
 
 SECTIONS = ("import", "read", "synth", "codes", "diffusion", "eval", "evaluator_synth", "train_memory", "train_data",
-            "builtin", "ar_decoding")
+            "builtin", "ar_decoding", "ar_training")  # also the report's order
 
 
 def main() -> int:
@@ -544,43 +607,68 @@ def main() -> int:
         parser.error("the read benchmark reads the store the import benchmark writes: add 'import'")
     stored = args.out.with_suffix(".json") if args.out else None
     results = json.loads(stored.read_text()) if stored and stored.exists() else {}
-    results.update({"machine": machine(), "date": time.strftime("%Y-%m-%d"),
-                    "command": "make bench" if len(only) == len(SECTIONS) and args.clips == 100_000
-                    else " ".join(["python", *sys.argv])})
+    if "measured" not in results:  # a file from before per-section records
+        results["measured"] = _legacy_measured(results)
+    results.pop("machine", None)  # each section names its own (results["measured"])
+    command = ("make bench" if len(only) == len(SECTIONS) and args.clips == 100_000
+               else " ".join(["python", *sys.argv]))
+    results.update({"date": time.strftime("%Y-%m-%d"), "command": command})
+    this_machine = machine()
+
+    def measured(*keys: str) -> None:
+        for key in keys:
+            results["measured"][key] = {"machine": this_machine, "date": time.strftime("%Y-%m-%d"),
+                                        "command": command}
+
     args.work.mkdir(parents=True, exist_ok=True)
     try:
         if "import" in only:
             results["import"] = bench_import(args.work, args.clips)
+            measured("import")
             print(json.dumps(results["import"]), flush=True)
         if "read" in only:
             results["read"] = bench_read(args.work)
+            measured("read")
             print(json.dumps(results["read"]), flush=True)
         if "synth" in only:
             results["synth"] = bench_synth(args.work, args.synth)
+            measured("synth")
             print(json.dumps(results["synth"]), flush=True)
         if "codes" in only:
             results["codes"] = bench_codes()
+            measured("codes")
             print(json.dumps(results["codes"]), flush=True)
         if "diffusion" in only:
             results["diffusion"] = bench_diffusion()
+            measured("diffusion")
             print(json.dumps(results["diffusion"]), flush=True)
         if "eval" in only:
             results["eval"] = bench_eval()
+            measured("eval")
             print(json.dumps(results["eval"]), flush=True)
         if "train_memory" in only:
             results["train_memory"] = bench_train_memory()
+            measured("train_memory")
             print(json.dumps(results["train_memory"]), flush=True)
         if "train_data" in only:
             results["train_data"] = bench_train_data()
+            measured("train_data")
             print(json.dumps(results["train_data"]), flush=True)
         if "builtin" in only:
             results["builtin"] = bench_builtin()
+            measured("builtin")
             print(json.dumps(results["builtin"]["sampling"]), flush=True)
         if "ar_decoding" in only:
             results["ar_decoding"] = bench_ar_decoding()
+            measured("ar_decoding")
             print(json.dumps(results["ar_decoding"]), flush=True)
+        if "ar_training" in only:
+            results["ar_training"] = bench_ar_training()
+            measured("ar_training")
+            print(json.dumps(results["ar_training"]), flush=True)
         if "evaluator_synth" in only:
             results["evaluator_synth"] = bench_evaluator_synth(args.work)
+            measured("evaluator_synth")
             print(json.dumps(results["evaluator_synth"]), flush=True)
     finally:
         if not args.keep:
