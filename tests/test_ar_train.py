@@ -160,3 +160,16 @@ def test_ar_runs_train_and_generate_from_the_cli(store, tokenizer_run, tmp_path,
     with np.load(out) as saved:
         assert saved["joints"].shape == (2, 60, 2, 21, 3)
     assert "generated 2 motion(s)" in capsys.readouterr().out
+
+
+def test_balanced_windows_see_a_small_store_as_often_as_a_large_one():
+    from handx.train.tokenizer import window_clips
+
+    keys = np.array([(0, c) for c in range(990)] + [(1, c) for c in range(10)])  # (1000, 2): 1 % in store 1
+    rng = np.random.default_rng(0)
+    plain = keys[window_clips(keys, rng, 20_000, False), 0]
+    picked = keys[window_clips(keys, rng, 20_000, True)]  # (20000, 2)
+    balanced = picked[:, 0]
+    assert abs(plain.mean() - 0.01) < 0.005 and abs(balanced.mean() - 0.5) < 0.02
+    small = picked[balanced == 1, 1]
+    assert set(np.unique(small)) <= set(range(10)) and len(np.unique(small)) == 10  # every clip of it is drawn

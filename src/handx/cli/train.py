@@ -123,6 +123,9 @@ def register(groups: argparse._SubParsersAction) -> None:
                    help="store whose --val-split clips validate (default: the first --data)")
     t.add_argument("--val-split", default="test", help="held-out split ('none': no checks)")
     t.add_argument("--val-clips", type=int, default=256, help="held-out clips per check (default 256)")
+    t.add_argument("--balance-stores", action="store_true",
+                   help="draw each window's store uniformly, then a clip of it, so the real captures beside a large "
+                        "synthetic corpus are seen as often (default: clips uniformly)")
     _common(t, save_every=500)
     t.set_defaults(func=_train_tokenizer)
 
@@ -222,7 +225,8 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
                                warmup=args.warmup, seed=args.seed, save_every=args.save_every, keep=args.keep,
                                eval_every=args.eval_every, split=_none(args.split),
                                val_data=None if args.val_data is None else str(args.val_data),
-                               val_split=_none(args.val_split), val_clips=args.val_clips, stop_at=args.stop_at,
+                               val_split=_none(args.val_split), val_clips=args.val_clips,
+                               balance_stores=args.balance_stores, stop_at=args.stop_at,
                                device=args.device)
     result = train_tokenizer(cfg, progress=not args.no_progress)
     print(f"trained to step {result.step} in {result.run}"

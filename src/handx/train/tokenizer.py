@@ -43,7 +43,9 @@ class TokenizerTrainConfig:
     ``data`` is one store or several (``"a,b"`` or a tuple), pooled; clips of split ``split`` of each (every clip
     of a store without splits). ``window`` frames per training window (a multiple of the tokenizer's frames per
     token, at most the clips' length). Held-out check every ``eval_every`` steps on the first ``val_clips`` clips
-    of split ``val_split`` of ``val_data`` (default: the first store).
+    of split ``val_split`` of ``val_data`` (default: the first store). ``balance_stores`` draws each window's store
+    uniformly before its clip, so a small store (the real captures beside a large synthetic corpus) is seen as
+    often as a large one.
     """
 
     data: str | tuple[str, ...]
@@ -66,6 +68,7 @@ class TokenizerTrainConfig:
     val_data: str | None = None
     val_split: str | None = "test"
     val_clips: int = 256
+    balance_stores: bool = False
     stop_at: int | None = None
     device: str = "auto"
 
@@ -97,15 +100,27 @@ def clip_data(stores: tuple[str, ...], split: str | None) -> TextMotionData:
     return data
 
 
+def window_clips(keys: np.ndarray, rng: np.random.Generator, batch_size: int, balance_stores: bool) -> np.ndarray:
+    """Rows of ``keys`` ``(C, 2)`` (store, clip) for the ``batch_size`` windows of a global batch: uniformly over
+    clips, or over stores first (``balance_stores``)."""
+    if not balance_stores:
+        return rng.integers(0, len(keys), batch_size)
+    by_store = [np.flatnonzero(keys[:, 0] == s) for s in np.unique(keys[:, 0])]
+    pick = rng.integers(0, len(by_store), batch_size)  # (B,) a store per window
+    within = rng.random(batch_size)
+    return np.array([by_store[p][int(u * len(by_store[p]))] for p, u in zip(pick, within)], dtype=np.int64)
+
+
 def step_windows(data: TextMotionData, stats: FeatureStats, *, batch_size: int, window: int, seed: int,
-                 start: int, end: int, rank: int = 0, world: int = 1) -> Iterator[np.ndarray]:
+                 start: int, end: int, rank: int = 0, world: int = 1, balance_stores: bool = False
+                 ) -> Iterator[np.ndarray]:
     """The normalised windows ``(b, window, 288)`` float32 of steps ``start … end − 1`` (this rank's share of
-    each global batch): clips uniformly with replacement, offsets uniform, from a generator seeded with
-    (seed, step)."""
+    each global batch): clips uniformly with replacement (or a store uniformly, then one of its clips, with
+    ``balance_stores``), offsets uniform, from a generator seeded with (seed, step)."""
     keys = data.clip_keys  # (C, 2)
     for step in range(start, end):
         rng = np.random.default_rng([seed, step, 0x70C])
-        rows = rng.integers(0, len(keys), batch_size)[rank::world]
+        rows = window_clips(keys, rng, batch_size, balance_stores)[rank::world]
         raw = data.clip_features(keys[rows])  # (b, T, 288)
         offsets = rng.integers(0, raw.shape[1] - window + 1, batch_size)[rank::world]
         index = offsets[:, None] + np.arange(window)[None, :]  # (b, window)
@@ -203,7 +218,8 @@ def train_tokenizer(cfg: TokenizerTrainConfig, *, progress: bool = True,
 
     def batches(start: int, end: int) -> Iterator[np.ndarray]:
         return step_windows(data, stats, batch_size=cfg.batch_size, window=cfg.window, seed=cfg.seed,
-                            start=start, end=end, rank=dist.rank, world=dist.world)
+                            start=start, end=end, rank=dist.rank, world=dist.world,
+                            balance_stores=cfg.balance_stores)
 
     job = Job("train tokenizer", model, batches, tokenizer_step(stats, dist.device),
               validate=_validation(cfg, stats, model_cfg.codebook_size) if dist.main else None,
