@@ -2,7 +2,7 @@
 
 It listens on 127.0.0.1 (port 0) in a background thread and answers ``POST /v1/chat/completions`` with
 ``{"choices": [{"message": {"role": "assistant", "content": ...}}]}``. Each request is matched to a clip by
-the ``frame_count`` of the motion codes in its last (user) message: clip ``i`` has ``frame_count`` 60 + i
+the frame count in its last (user) message ("(N frames)"): clip ``i`` has ``frame_count`` 60 + i
 (:func:`fake_codes`). A script maps a clip to the actions of its successive requests; once the script runs
 out (or for unscripted clips) the server answers with five valid descriptions naming the clip.
 
@@ -15,8 +15,16 @@ Actions: ``"ok"``, ``"fenced"`` (valid JSON inside a ```json fence), ``("429", r
 of the status line and headers, or of a body that declares a megabyte, until the client hangs up or the server
 closes).
 
-Every request is recorded (:class:`Call`), GETs too (answered 405), so a test can check what a server that
-should never have been contacted received.
+Server features, as llama.cpp and vLLM have them: ``props`` / ``models`` are served at ``GET /props`` and
+``GET /v1/models`` when given (else 404); ``tokenize=True`` answers ``POST /tokenize`` with one token per
+word-or-symbol (else 404); ``usage=(prompt, completion)`` adds that ``usage`` to every reply;
+``schema="accept"`` (default) answers a request carrying ``response_format`` with the ``{"descriptions": [...]}``
+object the schema asks for, ``schema="reject"`` refuses such a request with HTTP 400 naming response_format, as
+servers without structured output do (no script action is used up).
+
+Every chat request is recorded in ``calls`` (:class:`Call`), other GETs too (answered 405), so a test can check
+what a server that should never have been contacted received; the probes of ``/props``, ``/v1/models`` and
+``/tokenize`` are recorded in ``probes``.
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ from handx.annotate.base import WriteRequest, codes_hash
 Action = Any  # a string or a tuple, see the module docstring
 HOLD_LIMIT_S = 60.0
 TRICKLE_S = 0.3
-_FRAME_COUNT = re.compile(r'"frame_count":\s*(\d+)')
+_FRAME_COUNT = re.compile(r"\((\d+) frames\)")
+_PROBES = ("/props", "/v1/models", "/tokenize")
 
 
 def fake_codes(i: int) -> dict[str, Any]:
@@ -90,10 +99,16 @@ class Call:
 class FakeChatServer:
     """The server; use as a context manager. ``base_url`` ends in ``/v1``."""
 
-    def __init__(self, script: dict[int, list[Action]] | None = None, delay_s: float = 0.0):
+    def __init__(self, script: dict[int, list[Action]] | None = None, delay_s: float = 0.0, *,
+                 props: dict[str, Any] | None = None, models: dict[str, Any] | None = None, tokenize: bool = False,
+                 usage: tuple[int, int] | None = None, schema: str = "accept"):
+        if schema not in ("accept", "reject"):
+            raise ValueError(f"schema must be 'accept' or 'reject', got {schema!r}")
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.delay_s = delay_s
+        self.props, self.models, self.tokenize, self.usage, self.schema = props, models, tokenize, usage, schema
         self.calls: list[Call] = []
+        self.probes: list[Call] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.closing = threading.Event()
@@ -135,12 +150,28 @@ class FakeChatServer:
 
             def do_GET(self) -> None:
                 with server._lock:
-                    server.calls.append(Call(None, self.path, dict(self.headers.items()), {}))
-                self._error(405, "only POST is served")
+                    (server.probes if self.path in _PROBES else server.calls).append(
+                        Call(None, self.path, dict(self.headers.items()), {}))
+                answer = {"/props": server.props, "/v1/models": server.models}.get(self.path)
+                if answer is not None:
+                    self._send(200, answer)
+                elif self.path in _PROBES:
+                    self._error(404, f"no route {self.path}")
+                else:
+                    self._error(405, "only POST is served")
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path == "/tokenize":
+                    with server._lock:
+                        server.probes.append(Call(None, self.path, dict(self.headers.items()), body))
+                    if not server.tokenize:
+                        self._error(404, "no route /tokenize")
+                        return
+                    pieces = re.findall(r"\w+|[^\w\s]", str(body.get("content", "")))
+                    self._send(200, {"tokens": list(range(len(pieces)))})
+                    return
                 messages = body.get("messages") or [{}]
                 match = _FRAME_COUNT.search(str(messages[-1].get("content", "")))
                 clip = int(match.group(1)) - 60 if match else None
@@ -152,8 +183,11 @@ class FakeChatServer:
                 try:
                     if server.delay_s:
                         time.sleep(server.delay_s)
+                    self._schema = "response_format" in body
                     if self.path != "/v1/chat/completions":
                         self._error(404, f"no route {self.path}")
+                    elif self._schema and server.schema == "reject":
+                        self._error(400, "'response_format' of type 'json_schema' is not supported")
                     else:
                         self._act(server._next_action(clip), clip)
                 except (BrokenPipeError, ConnectionResetError):
@@ -173,7 +207,7 @@ class FakeChatServer:
                 kind = action[0] if isinstance(action, tuple) else action
                 valid = fake_descriptions(clip if clip is not None else -1)
                 if kind == "ok":
-                    self._reply(json.dumps(valid))
+                    self._reply(json.dumps({"descriptions": valid} if self._schema else valid))
                 elif kind == "fenced":
                     self._reply("```json\n" + json.dumps(valid, indent=2) + "\n```")
                 elif kind == "429":
@@ -233,9 +267,13 @@ class FakeChatServer:
                 self.wfile.write(data)
 
             def _reply(self, content: str) -> None:
-                self._send(200, {"id": "chatcmpl-test", "object": "chat.completion",
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant", "content": content}}]})
+                answer: dict[str, Any] = {"id": "chatcmpl-test", "object": "chat.completion",
+                                          "choices": [{"index": 0, "finish_reason": "stop",
+                                                       "message": {"role": "assistant", "content": content}}]}
+                if server.usage is not None:
+                    answer["usage"] = {"prompt_tokens": server.usage[0], "completion_tokens": server.usage[1],
+                                       "total_tokens": sum(server.usage)}
+                self._send(200, answer)
 
             def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
                 self._send(status, {"error": {"message": message, "type": "test"}}, headers)

@@ -164,3 +164,32 @@ def test_limit_restricts_the_job_to_the_first_clips_even_when_rerun(tmp_path):
         annotate_store(root, TemplateWriter(), append=True, limit=2, progress=False)
     counts = [len(r.texts["left"]) for r in Store(root).records]
     assert counts == [10, 10, 5, 5]
+
+
+def test_the_run_report_gives_tokens_speed_cache_hits_and_the_store_estimate(store, tmp_path, capsys):
+    _clear_texts(store)
+    cache = tmp_path / "cache"
+    with FakeChatServer(usage=(900, 250), props={"default_generation_settings": {"n_ctx": 16384}}) as server:
+        assert main(["annotate", str(store), "--writer", "llm", "--base-url", server.base_url, "--model", "m",
+                     "--cache", str(cache), "--context", "12000", "--no-verify", "--no-progress"]) == 0
+        first = capsys.readouterr().out
+        assert main(["annotate", str(store), "--writer", "llm", "--base-url", server.base_url, "--model", "m",
+                     "--cache", str(cache), "--overwrite", "--no-verify", "--no-progress"]) == 0
+        second = capsys.readouterr().out
+        sent = len(server.calls)
+    distinct = sent  # clips with identical codes may share a cache entry
+    assert 0 < sent <= 24
+    reports = sorted((store / "reports").glob("annotate-*.json"))
+    one, two = (json.loads(p.read_text()) for p in reports[-2:])
+    cost = one["cost"]
+    assert one["annotated"] == 24 and one["seconds"] > 0 and one["clips_per_s"] == pytest.approx(24 / one["seconds"],
+                                                                                                rel=0.01)
+    assert cost["clips_sent"] == distinct and cost["cache_hits"] == 24 - distinct
+    assert cost["tokens_per_clip"]["prompt"]["mean"] == 900 and cost["tokens_per_clip"]["completion"]["max"] == 250
+    assert cost["token_source"] == {"server_usage": distinct, "estimate": 0}
+    assert cost["store_estimate"]["clips"] == 24 and cost["store_estimate"]["prompt_tokens"] == 24 * 900
+    assert cost["context_tokens"] == 12000 and cost["structured_output"] == "json_schema"
+    assert two["cost"]["cache_hits"] == 24 and two["cost"]["clips_sent"] == 0 and two["cost"]["requests"] == 0
+    assert "prompt 900, completion 250 (mean)" in first and "whole store (24 clips): ~21,600 prompt" in first
+    assert "output: json_schema" in first and "context 12000" in first
+    assert "0 clip(s) sent, 24 cache hit(s)" in second

@@ -52,9 +52,10 @@ def expected(i: int):
 # ------------------------------------------------------------------------------------------------ the prompt
 
 def test_prompt_version_pins_the_prompt_text():
-    """Any edit to the prompt (rules or examples) must come with a new PROMPT_VERSION (it keys the cache)."""
-    digest = hashlib.sha256(prompt.SYSTEM_PROMPT.encode()).hexdigest()
-    pinned = ("handx-annotate-v2", "5750b2b17f95f542ed4960e15de104bb9227f6a75477d05d23112fc8b0072663")
+    """Any edit to the prompt (rules, examples or the rendering of the codes) must come with a new PROMPT_VERSION
+    (it keys the cache)."""
+    digest = hashlib.sha256((prompt.SYSTEM_PROMPT + prompt.user_prompt(fake_codes(0))).encode()).hexdigest()
+    pinned = ("handx-annotate-v3", "be017c16b8171d045e6ce74240e152f845c7a975d6176c0acb7716f9bdd86409")
     assert (prompt.PROMPT_VERSION, digest) == pinned, f"prompt changed: bump PROMPT_VERSION and pin sha256 {digest}"
 
 
@@ -62,15 +63,16 @@ def test_build_messages_inserts_the_codes_and_explains_every_field():
     codes = fake_codes(3)
     messages = prompt.build_messages(codes)
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert json.dumps(codes, indent=2) in messages[1]["content"]
+    assert prompt.render_codes(codes) in messages[1]["content"] and "(63 frames)" in messages[1]["content"]
     system = messages[0]["content"]
-    for word in ("frame_count", "left_hand_events", "right_hand_events", "two_hand_relationships",
-                 "finger_flexing", "finger_spacing", "finger_tip_contact", "wrist_trajectory",
-                 "finger_palm_distance", "palm_palm_distance", "palm_palm_relative_position",
-                 '"start"', '"end"', "start_des", "end_des", "constant_des", "v_des", "direction",
-                 "Hyper extend", "Fully extended", "Partially bent", "Fully bent", '"Contact"', "inclusive",
-                 "exactly five", "two_hands_relation", "Never swap"):
-        assert word in system, word
+    # The legend names every line title and state word the rendering uses.
+    for word in ("LEFT HAND", "RIGHT HAND", "TWO HANDS", "fingers", "spread", "thumb touches", "wrist",
+                 "tips touch", "tip to palm", "palms", "right hand vs left", "side", "depth", "height", "level",
+                 '"a-b"', '"x>y"', '"held x"', "slow", "medium", "fast", "mcp", "pip", "dip", "ip",
+                 "hyperextended", "extended", "half-bent", "bent", "closed", "open", "contact", "near", "far",
+                 "inclusive", "default", '{"descriptions"', "exactly three", "two_hands_relation", "Never swap"):
+        assert word in prompt.SYSTEM_PROMPT_HEAD, word
+    assert system == prompt.SYSTEM_PROMPT
     with pytest.raises(TypeError, match="codes must be a dict"):
         prompt.build_messages([codes])
 
@@ -102,7 +104,8 @@ def test_few_shot_examples_follow_the_schema_and_the_output_format():
         assert len(descriptions) == 5
         assert "frame" in descriptions[4].right and "frame" not in descriptions[0].right  # detail grows
         assert len(descriptions[4].left) > len(descriptions[0].left)
-        assert json.dumps(reply, indent=2) in prompt.SYSTEM_PROMPT
+        assert json.dumps({"descriptions": reply}) in prompt.SYSTEM_PROMPT
+        assert prompt.render_codes(codes) in prompt.SYSTEM_PROMPT
     assert "Hyper extend" in json.dumps(prompt.EXAMPLES[0][0]["right_hand_events"])  # hyperextension shown
     assert "hyperextended" in prompt.EXAMPLES[0][1][2]["right"]  # ... and reported
 
@@ -494,3 +497,114 @@ def test_a_trickling_server_cannot_stretch_a_request_past_timeout_s(where):
         assert not worker.is_alive(), "the request outlived its 1 s budget by 9 s"
     (result,) = results
     assert "timeout_s=1 s" in result.error
+
+
+# ------------------------------------------------------------------ structured output, context, token usage
+
+def test_requests_carry_the_reply_schema_and_the_object_reply_is_read():
+    with FakeChatServer() as server:
+        writer = LLMWriter(make_config(server))
+        results = run(writer, [0, 1])
+        body = server.calls_for(0)[0].body
+    assert body["response_format"] == prompt.response_format()
+    schema = body["response_format"]["json_schema"]
+    assert schema["strict"] is True and schema["schema"]["properties"]["descriptions"]["minItems"] == 5
+    assert results["clip-00"].descriptions == expected(0)  # the server answered {"descriptions": [...]}
+    assert writer.structured_output == "json_schema"
+    assert parse_reply(json.dumps({"descriptions": fake_descriptions(2)})) == expected(2)
+    with pytest.raises(InvalidReply, match="JSON array of 5 objects, got a JSON object"):
+        parse_reply(json.dumps({"descriptions": fake_descriptions(2), "note": "x"}))
+
+
+def test_a_server_refusing_response_format_gets_plain_json_from_then_on(caplog):
+    with FakeChatServer(schema="reject") as server, caplog.at_level("WARNING", logger="handx.annotate.llm"):
+        writer = LLMWriter(make_config(server, concurrency=1), sleep=SleepRecorder())
+        results = run(writer, range(4))
+        bodies = [c.body for c in server.calls]
+    assert all(r.descriptions == expected(int(k[-2:])) for k, r in results.items())
+    assert ["response_format" in b for b in bodies] == [True, False, False, False, False]
+    assert writer.requests_sent == 5 and writer.structured_output == "plain JSON"
+    assert "response_format" in writer.structured_output_note
+    assert sum("plain JSON" in r.getMessage() for r in caplog.records) == 1
+    with FakeChatServer() as server:
+        off = LLMWriter(make_config(server, structured_output=False))
+        run(off, [0])
+        own = LLMWriter(make_config(server, extra_body={"response_format": {"type": "json_object"}}))
+        run(own, [1])
+        assert "response_format" not in server.calls_for(0)[0].body
+        assert server.calls_for(1)[0].body["response_format"] == {"type": "json_object"}
+    assert (off.structured_output, own.structured_output) == ("plain JSON", "extra_body")
+
+
+def _system(call):
+    return call.body["messages"][0]["content"]
+
+
+def test_the_context_comes_from_the_server_and_drops_examples():
+    small = prompt.estimate_tokens(prompt.system_prompt(1)) + prompt.CLIP_ALLOWANCE + 2 * prompt.MESSAGE_OVERHEAD
+    props = {"default_generation_settings": {"n_ctx": small + 2048}}
+    with FakeChatServer(props=props) as server:
+        writer = LLMWriter(make_config(server))
+        run(writer, [0, 1])
+        assert {_system(c) for c in server.calls} == {prompt.system_prompt(1)}
+        assert [p.path for p in server.probes][:1] == ["/props"]
+    assert writer.cost_report(store_clips=2, seconds=1.0)["context_source"] == "server /props"
+    models = {"object": "list", "data": [{"id": "other", "max_model_len": 100000},
+                                         {"id": "test-model", "max_model_len": 32768}]}
+    with FakeChatServer(models=models) as server:
+        vllm = LLMWriter(make_config(server))
+        run(vllm, [0])
+        user_smaller = LLMWriter(make_config(server, context_tokens=small + 2048))
+        run(user_smaller, [1])
+        assert _system(server.calls_for(0)[0]) == prompt.SYSTEM_PROMPT
+        assert _system(server.calls_for(1)[0]) == prompt.system_prompt(1)
+    assert vllm.prepare().context_tokens == 32768 and vllm.context_source == "server /v1/models"
+    assert user_smaller.prepare().context_tokens == small + 2048 and "the smaller" in user_smaller.context_source
+    with FakeChatServer() as server:
+        default = LLMWriter(make_config(server))
+        assert default.prepare().context_tokens == prompt.DEFAULT_CONTEXT
+        assert default.prepare().counted_by == "estimate"
+    with FakeChatServer(tokenize=True) as server:
+        assert LLMWriter(make_config(server)).prepare().counted_by == "server"
+        assert any(p.path == "/tokenize" for p in server.probes)
+
+
+def test_a_clip_that_cannot_fit_is_failed_without_a_request():
+    with FakeChatServer() as server:
+        tiny = LLMWriter(make_config(server, context_tokens=1500, max_tokens=512))
+        (result,) = run(tiny, [0]).values()
+        assert "context of 1500 tokens is too small" in result.error and not server.calls
+        codes = fake_codes(0)
+        codes["left_hand_events"]["wrist_trajectory"]["down-up"] = [
+            {"start": k, "end": k + 1, "direction": "down-to-up", "v_des": "Slow"} for k in range(800)]
+        huge = WriteRequest("huge", codes, codes_hash(codes))
+        (result,) = LLMWriter(make_config(server)).write_many([huge])
+        assert "request not sent" in result.error and "context of 8192" in result.error and not server.calls
+
+
+def test_token_usage_comes_from_the_server_or_the_estimate(tmp_path):
+    with FakeChatServer({1: ["500", "ok"]}, usage=(1234, 321)) as server:
+        writer = LLMWriter(make_config(server, cache_dir=tmp_path), sleep=SleepRecorder())
+        run(writer, range(3))
+        run(writer, range(3))  # all cached now
+        report = writer.cost_report(store_clips=300, seconds=2.0)
+    assert report["clips_sent"] == 3 and report["cache_hits"] == 3 and report["requests"] == 4
+    assert report["token_source"] == {"server_usage": 3, "estimate": 0}  # the HTTP 500 had no reply
+    assert report["tokens_per_clip"]["prompt"] == {"mean": 1234, "median": 1234, "max": 1234, "total": 3 * 1234}
+    assert report["tokens_per_clip"]["completion"]["total"] == 3 * 321
+    assert report["server_clips_per_s"] == 1.5
+    assert report["store_estimate"] == {"clips": 300, "prompt_tokens": 300 * 1234, "completion_tokens": 300 * 321,
+                                        "seconds": 200.0}
+    assert report["structured_output"] == "json_schema" and report["prompt_plan"]["n_examples"] == 2
+
+    with FakeChatServer({0: ["three", "ok"]}) as server:  # no usage: estimated, the invalid reply included
+        writer = LLMWriter(make_config(server), sleep=SleepRecorder())
+        run(writer, [0])
+        report = writer.cost_report(store_clips=1, seconds=1.0)
+    messages = prompt.build_messages(fake_codes(0))
+    reply = json.dumps({"descriptions": fake_descriptions(0)})
+    three = json.dumps(fake_descriptions(0)[:3])  # the fake's 'three' answer
+    assert report["token_source"] == {"server_usage": 0, "estimate": 2}
+    assert report["tokens_per_clip"]["prompt"]["total"] == 2 * prompt.message_tokens(messages)
+    assert report["tokens_per_clip"]["completion"]["total"] == (prompt.estimate_tokens(reply)
+                                                                + prompt.estimate_tokens(three))

@@ -31,7 +31,7 @@ FINGER_RE = {"thumb": "thumb", "index": "index", "middle": r"middle(?! of)", "ri
              "pinky": "pinky|little"}
 HEDGES = re.compile(r"\b(might|may|seems?|seemingly|possibly|perhaps|maybe|appears?|apparently|probably|likely|"
                     r"somewhat)\b", re.I)
-TIME_RE = re.compile(r"initially|at the start|beginning|opening frames|early|mid-sequence|midway|middle of the clip|"
+TIME_RE = re.compile(r"initially|at the start|beginning|opening frames|early|first part|mid-sequence|midway|middle of the clip|"
                      r"halfway|towards the end|later on|late in the clip|near the end|very end|final frames|"
                      r"end of the clip|throughout|whole|entire|most of")
 

@@ -17,6 +17,22 @@ Scaling and robustness (DESIGN.md, "Where users outgrow one machine"):
   content hash, the prompt version, the model and the sampling settings), written atomically *before* the
   result is yielded, so an interrupted run loses nothing already done and a repeated run sends no request.
 
+Fitting the model (docs/annotation.md, "Prompt budget and cost"):
+
+- **the context**: on the first clip that is not cached the writer asks the server for its context size
+  (llama.cpp ``GET /props``: ``default_generation_settings.n_ctx``; vLLM ``GET /v1/models``: ``max_model_len``),
+  takes the smaller of that and ``context_tokens`` when both are known, else whichever is, else
+  :data:`~handx.annotate.prompt.DEFAULT_CONTEXT`, and plans the prompt (:func:`handx.annotate.prompt.plan_prompt`:
+  as many worked examples as fit). Where the server has ``POST /tokenize`` (llama.cpp, vLLM) the system message
+  is counted by the server's tokenizer, else estimated. A clip whose prompt and reply budget would not fit is
+  failed without a request;
+- **structured output**: requests carry ``response_format`` with the reply's JSON schema; a server that refuses
+  it (HTTP 400/422 naming ``response_format`` or ``json_schema``) is asked again at once without it, and so are
+  all later requests of the writer;
+- **cost**: prompt and completion tokens per clip (the server's ``usage`` when it gives one, else
+  :func:`~handx.annotate.prompt.estimate_tokens`), cache hits and requests are counted for the run's report
+  (:meth:`LLMWriter.cost_report`).
+
 A clip that still fails after every retry becomes a :class:`WriteResult` whose ``error`` names the last problem;
 the writer never raises for one bad clip.
 
@@ -95,6 +111,12 @@ class LLMConfig:
         extra_body: extra JSON fields merged into every request (e.g. vLLM's ``{"top_p": 0.9}`` or
             ``{"guided_json": ...}``); may not set the keys in :data:`RESERVED_BODY_KEYS`.
         max_reply_bytes: the largest response body accepted (default 4 MiB); a larger one is refused.
+        context_tokens: the model's context size (prompt + reply) as the user knows it; the smaller of it and
+            the size the server reports is used. ``None``: the server's, else
+            :data:`~handx.annotate.prompt.DEFAULT_CONTEXT`.
+        structured_output: send the reply's JSON schema as ``response_format`` (falling back to plain JSON when
+            the server refuses it); ``False`` never sends it. Ignored when ``extra_body`` sets its own
+            ``response_format``.
     """
 
     base_url: str
@@ -110,6 +132,8 @@ class LLMConfig:
     cache_dir: Path | None = None
     extra_body: dict[str, Any] | None = None
     max_reply_bytes: int = 4 * 2 ** 20
+    context_tokens: int | None = None
+    structured_output: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_url, str) or not re.match(r"^https?://[^/\s]+", self.base_url):
@@ -127,6 +151,10 @@ class LLMConfig:
         _check_number("backoff_max_s", self.backoff_max_s, low=0.0)
         _check_int("concurrency", self.concurrency, low=1)
         _check_int("max_reply_bytes", self.max_reply_bytes, low=1)
+        if self.context_tokens is not None:
+            _check_int("context_tokens", self.context_tokens, low=1)
+        if not isinstance(self.structured_output, bool):
+            raise ValueError(f"LLMConfig.structured_output must be True or False, got {self.structured_output!r}")
         if self.cache_dir is not None:
             if not isinstance(self.cache_dir, (str, os.PathLike)):
                 raise ValueError(f"LLMConfig.cache_dir must be a path or None, got {type(self.cache_dir).__name__}")
@@ -203,8 +231,9 @@ _FENCE = re.compile(r"\A```[ \t]*(?:json|JSON)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```
 def parse_reply(text: str) -> tuple[Description, ...]:
     """The model's reply → five descriptions, strictly (reference §3 output format).
 
-    One optional surrounding ```` ```json ... ``` ```` fence is removed; the rest must be a JSON array of
-    exactly five objects with exactly the keys ``left``, ``right`` and ``two_hands_relation``, each a non-empty
+    One optional surrounding ```` ```json ... ``` ```` fence is removed; the rest must be a JSON object
+    ``{"descriptions": [...]}`` (the form the prompt and the schema ask for) or a bare JSON array, holding exactly
+    five objects with exactly the keys ``left``, ``right`` and ``two_hands_relation``, each a non-empty
     string of at most ``MAX_TEXT_CHARS`` characters. Raises :class:`InvalidReply` saying what is wrong.
     """
     if not isinstance(text, str):
@@ -216,6 +245,8 @@ def parse_reply(text: str) -> tuple[Description, ...]:
     if not body:
         raise InvalidReply("reply is empty")
     data = _load_json(body, "reply")
+    if isinstance(data, dict) and set(data) == {"descriptions"}:
+        data = data["descriptions"]
     if not isinstance(data, list):
         raise InvalidReply(f"reply must be a JSON array of {NUM_VARIANTS} objects, got a JSON "
                            f"{_json_type(data)}")
@@ -276,6 +307,22 @@ def reply_content(raw: bytes) -> str:
     A leading ``<think>…</think>`` block (reasoning models served by llama.cpp or Ollama) is dropped.
     Raises :class:`InvalidReply` when the body is not a chat completion or the reply was cut at ``max_tokens``.
     """
+    return _completion(raw)[0]
+
+
+def _usage(data: Any) -> tuple[int, int] | None:
+    """``(prompt_tokens, completion_tokens)`` of a response's ``usage``, or None when it has none."""
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    numbers = [usage.get("prompt_tokens"), usage.get("completion_tokens")]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+        return None
+    return numbers[0], numbers[1]
+
+
+def _completion(raw: bytes) -> tuple[str, tuple[int, int] | None]:
+    """The assistant text of a chat-completions body (see :func:`reply_content`) and its ``usage``."""
     data = _load_json(raw, "server response")
     if isinstance(data, dict) and "error" in data and "choices" not in data:
         raise InvalidReply(f"server answered with an error: {_error_message(data, raw)}")
@@ -288,7 +335,7 @@ def reply_content(raw: bytes) -> str:
         raise InvalidReply("reply was cut off at max_tokens (finish_reason 'length'); raise LLMConfig.max_tokens")
     if not isinstance(content, str):
         raise InvalidReply(f"choices[0].message.content must be text, got {content!r}")
-    return _THINK.sub("", content, count=1)
+    return _THINK.sub("", content, count=1), _usage(data)
 
 
 def _error_message(data: Any, raw: bytes) -> str:
@@ -317,6 +364,39 @@ class _Problem:
     message: str
     retry: bool
     retry_after: float | None = None
+    schema_refused: bool = False  # the server refused the request's response_format
+
+
+@dataclasses.dataclass(frozen=True)
+class _Reply:
+    """The assistant text of one answered request and the server's ``(prompt, completion)`` usage, if given."""
+
+    text: str
+    usage: tuple[int, int] | None
+
+
+_SCHEMA_WORDS = re.compile(r"response_format|json_schema|json schema|structured output|guided", re.IGNORECASE)
+_PROBE_TIMEOUT_S = 10.0
+
+
+def _int_field(data: Any, *path: str) -> int | None:
+    """``data[path[0]][path[1]]…`` when it is a positive integer, else None."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data if isinstance(data, int) and not isinstance(data, bool) and data > 0 else None
+
+
+@dataclasses.dataclass
+class _Usage:
+    """Token and request counts of one writer (updated under its lock)."""
+
+    cache_hits: int = 0
+    prompt_tokens: list[int] = dataclasses.field(default_factory=list)  # per clip answered by the server
+    completion_tokens: list[int] = dataclasses.field(default_factory=list)
+    from_server: int = 0  # replies whose tokens the server reported
+    estimated: int = 0  # replies whose tokens were estimated
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -362,6 +442,92 @@ class LLMWriter:
         self._opener = llm_http.build_opener()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json",
                          "User-Agent": "handx-annotate"}
+        self._plan: prompt.PromptPlan | None = None
+        self._plan_lock = threading.Lock()
+        self.context_source = "not asked yet"
+        own_format = "response_format" in (config.extra_body or {})
+        #: "json_schema" (asked for), "plain JSON" (off or refused) or "extra_body" (the caller's own).
+        self.structured_output = "extra_body" if own_format else "json_schema" if config.structured_output \
+            else "plain JSON"
+        self.structured_output_note = "" if config.structured_output or own_format else "turned off"
+        self._usage = _Usage()
+
+    # ------------------------------------------------------------------------------------- fitting the model
+    @property
+    def api_root(self) -> str:
+        """``base_url`` without its trailing ``/v1``: where llama.cpp and vLLM serve ``/props`` and ``/tokenize``."""
+        root = self.config.base_url.rstrip("/")
+        return root[:-3] if root.endswith("/v1") else root
+
+    def _request_json(self, url: str, payload: dict[str, Any] | None = None) -> Any:
+        """GET (or POST ``payload`` to) ``url`` → the JSON body, or None on any failure (a probe may fail)."""
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        request = llm_http.DeadlineRequest(url, data=data, headers=self._headers,
+                                           timeout_s=min(self.config.timeout_s, _PROBE_TIMEOUT_S))
+        if self.config.api_key:
+            request.add_unredirected_header("Authorization", f"Bearer {self.config.api_key}")
+        try:
+            with self._opener.open(request, timeout=self.config.timeout_s) as response:
+                raw = self._read_body(response)
+            return None if raw is None else json.loads(raw)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError, RecursionError):
+            return None
+
+    def server_context(self) -> tuple[int | None, str]:
+        """The context size the server reports, and where it came from (llama.cpp ``/props``, vLLM
+        ``/v1/models``), or ``(None, "")``."""
+        n_ctx = self._request_json(f"{self.api_root}/props")
+        found = _int_field(n_ctx, "default_generation_settings", "n_ctx") or _int_field(n_ctx, "n_ctx")
+        if found:
+            return found, "server /props"
+        models = self._request_json(f"{self.config.base_url.rstrip('/')}/models")
+        entries = models.get("data") if isinstance(models, dict) else None
+        if isinstance(entries, list):
+            mine = [e for e in entries if isinstance(e, dict) and e.get("id") == self.config.model]
+            for entry in mine or entries[:1]:
+                found = _int_field(entry, "max_model_len")
+                if found:
+                    return found, "server /v1/models"
+        return None, ""
+
+    def server_token_count(self, text: str) -> int | None:
+        """Tokens of ``text`` by the server's own tokenizer (``POST /tokenize``: llama.cpp answers
+        ``{"tokens": [...]}``, vLLM ``{"count": n, ...}``), or None where it has none."""
+        data = self._request_json(f"{self.api_root}/tokenize",
+                                  {"content": text, "prompt": text, "model": self.config.model})
+        if not isinstance(data, dict):
+            return None
+        if isinstance(data.get("tokens"), list):
+            return len(data["tokens"])
+        return _int_field(data, "count")
+
+    def prepare(self) -> prompt.PromptPlan:
+        """The prompt plan of this writer, made once: the context (asked of the server, see the module
+        docstring) and the worked examples that fit it. Raises ``ValueError`` when no prompt fits."""
+        with self._plan_lock:
+            if self._plan is not None:
+                return self._plan
+            reported, source = self.server_context()
+            user = self.config.context_tokens
+            if reported and user:
+                context = min(reported, user)
+                source = f"{source} ({reported}) and context_tokens ({user}): the smaller"
+            elif reported:
+                context = reported
+            elif user:
+                context, source = user, "context_tokens"
+            else:
+                context, source = prompt.DEFAULT_CONTEXT, "default (the server reports none)"
+            counted_by, count = "estimate", prompt.estimate_tokens
+            if self.server_token_count("hand") is not None:
+                def count(text: str) -> int:
+                    return self.server_token_count(text) or prompt.estimate_tokens(text)
+                counted_by = "server"
+            self._plan = prompt.plan_prompt(context, self.config.max_tokens, count=count, counted_by=counted_by)
+            self.context_source = source
+            logger.info("prompt plan: context %d tokens (%s), %d worked example(s), system message %d tokens "
+                        "(%s)", context, source, self._plan.n_examples, self._plan.system_tokens, counted_by)
+            return self._plan
 
     # -------------------------------------------------------------------------------------------- caching
     def cache_key(self, request: WriteRequest) -> str:
@@ -418,8 +584,8 @@ class LLMWriter:
             return None
         return raw.replace(self.config.api_key.encode(), REDACTED.encode()) if self.config.api_key else raw
 
-    def _post(self, body: bytes) -> str | _Problem:
-        """One HTTP request → the assistant text, or the problem that stopped it."""
+    def _post(self, body: bytes) -> _Reply | _Problem:
+        """One HTTP request → the assistant text and usage, or the problem that stopped it."""
         timeout = f"no complete response within timeout_s={self.config.timeout_s:g} s"
         request = llm_http.DeadlineRequest(self.config.url, data=body, headers=self._headers,
                                            timeout_s=self.config.timeout_s)
@@ -447,9 +613,10 @@ class LLMWriter:
                             f"{self.config.max_reply_bytes} bytes (raise LLMConfig.max_reply_bytes if the server "
                             f"is trusted)", retry=False)
         try:
-            return self._redact(reply_content(raw))
+            text, usage = _completion(raw)
         except InvalidReply as err:
             return _Problem(f"invalid reply: {err}", retry=True)
+        return _Reply(self._redact(text), usage)
 
     def _http_problem(self, err: urllib.error.HTTPError) -> _Problem:
         message = f"HTTP {err.code} {err.reason} from {self.config.url}"
@@ -470,6 +637,8 @@ class LLMWriter:
         if err.code in (408, 429) or err.code >= 500:
             retry_after = _retry_after_seconds(err.headers.get("Retry-After")) if err.headers else None
             return _Problem(message, retry=True, retry_after=retry_after)
+        if err.code in (400, 422) and _SCHEMA_WORDS.search(detail or ""):
+            return _Problem(message, retry=False, schema_refused=True)
         if err.code in (401, 403):
             message += " (check LLMConfig.api_key / HANDX_LLM_API_KEY)"
         elif err.code == 404:
@@ -484,15 +653,49 @@ class LLMWriter:
         return self._rng.uniform(0.0, min(cap, self.config.backoff_base_s * 2.0 ** attempt))
 
     # -------------------------------------------------------------------------------------------- writing
-    def _attempt(self, request: WriteRequest, body: bytes) -> tuple[Description, ...] | _Problem:
-        """One request → descriptions the validator accepts, or the problem; the API key redacted in both."""
-        reply = self._post(body)
+    def _body(self, messages: list[dict[str, str]]) -> bytes:
+        """The request body; ``response_format`` with the reply's schema while the server accepts it."""
+        body = {**(self.config.extra_body or {}), "model": self.config.model, "messages": messages,
+                "temperature": self.config.temperature, "max_tokens": self.config.max_tokens, "stream": False}
+        if self.structured_output == "json_schema":
+            body["response_format"] = prompt.response_format()
+        return json.dumps(body).encode("utf-8")
+
+    def _schema_refused(self, problem: _Problem) -> None:
+        """Stop sending ``response_format`` for the rest of this writer's life."""
+        with self._lock:
+            if self.structured_output == "json_schema":
+                self.structured_output = "plain JSON"
+                self.structured_output_note = f"the server refused response_format: {problem.message}"
+                logger.warning("%s; asking for plain JSON from now on", self.structured_output_note)
+
+    def _attempt(self, request: WriteRequest, messages: list[dict[str, str]],
+                 tokens: list[int]) -> tuple[Description, ...] | _Problem:
+        """One request → descriptions the validator accepts, or the problem; the API key redacted in both.
+        A refused ``response_format`` is dropped and the request sent again at once. ``tokens`` (prompt,
+        completion) grows by the reply's usage, the server's or estimated."""
+        asked_schema = self.structured_output == "json_schema"
+        reply = self._post(self._body(messages))
+        if isinstance(reply, _Problem) and reply.schema_refused and asked_schema:
+            self._schema_refused(reply)
+            reply = self._post(self._body(messages))
+        if isinstance(reply, _Reply):
+            if reply.usage is not None:
+                used, from_server = reply.usage, True
+            else:
+                used = (prompt.message_tokens(messages), prompt.estimate_tokens(reply.text))
+                from_server = False
+            tokens[0] += used[0]
+            tokens[1] += used[1]
+            with self._lock:
+                self._usage.from_server += from_server
+                self._usage.estimated += not from_server
         if isinstance(reply, _Problem):
             problem = reply
         else:
             try:  # redacted again: the reply's JSON may spell the key with escapes
                 descriptions = tuple(dataclasses.replace(d, **{k: self._redact(getattr(d, k)) for k in TEXT_KEYS})
-                                     for d in parse_reply(reply))
+                                     for d in parse_reply(reply.text))
             except ValueError as err:  # InvalidReply, or a redacted text that Description refuses
                 problem = _Problem(f"invalid reply: {err}", retry=True)
             else:
@@ -508,18 +711,26 @@ class LLMWriter:
         path = self.cache_path(key)
         cached = self._cache_read(request, path)
         if cached is not None:
+            with self._lock:
+                self._usage.cache_hits += 1
             return WriteResult(request.clip_id, descriptions=cached)
         try:
-            body = json.dumps({
-                **(self.config.extra_body or {}),
-                "model": self.config.model,
-                "messages": prompt.build_messages(request.codes),
-                "temperature": self.config.temperature,
-                "max_tokens": self.config.max_tokens,
-                "stream": False,
-            }).encode("utf-8")
-        except (TypeError, ValueError) as err:
-            return WriteResult(request.clip_id, error=f"motion codes cannot be sent as JSON: {err}")
+            plan = self.prepare()
+        except ValueError as err:
+            return WriteResult(request.clip_id, error=f"request not sent: {err}")
+        try:
+            messages = [{"role": "system", "content": plan.system},
+                        {"role": "user", "content": prompt.user_prompt(request.codes)}]
+            json.dumps(messages)
+        except (TypeError, ValueError, AttributeError) as err:
+            return WriteResult(request.clip_id, error=f"motion codes cannot be sent: {err}")
+        clip_tokens = prompt.estimate_tokens(messages[1]["content"]) + prompt.MESSAGE_OVERHEAD
+        if plan.system_tokens + clip_tokens > plan.prompt_limit:
+            return WriteResult(request.clip_id, error=(
+                f"request not sent: its prompt takes about {plan.system_tokens + clip_tokens} tokens "
+                f"({plan.system_tokens} system, {clip_tokens} clip), more than the {plan.prompt_limit} that a "
+                f"context of {plan.context_tokens} leaves after max_tokens={plan.reply_tokens}"))
+        tokens = [0, 0]
 
         attempts = self.config.max_retries + 1
         problem = _Problem("no attempt made", retry=False)
@@ -529,19 +740,67 @@ class LLMWriter:
                 logger.info("%s: retry %d/%d in %.2f s after: %s", request.clip_id, attempt,
                             self.config.max_retries, delay, problem.message)
                 self._sleep(delay)
-            outcome = self._attempt(request, body)
+            outcome = self._attempt(request, messages, tokens)
             if not isinstance(outcome, _Problem):
+                self._record(tokens)
                 self._cache_write(request, key, path, outcome)
                 return WriteResult(request.clip_id, descriptions=outcome)
             problem = outcome
             if not problem.retry:
                 break
+        self._record(tokens)
         if not problem.retry:
             error = f"request refused, not retried: {problem.message}"
         else:
             error = f"gave up after {attempt + 1} attempt{'s' if attempt else ''}: {problem.message}"
         logger.warning("%s: %s", request.clip_id, error)
         return WriteResult(request.clip_id, error=error)
+
+    def _record(self, tokens: list[int]) -> None:
+        if tokens[0] or tokens[1]:
+            with self._lock:
+                self._usage.prompt_tokens.append(tokens[0])
+                self._usage.completion_tokens.append(tokens[1])
+
+    def cost_report(self, *, store_clips: int, seconds: float) -> dict[str, Any]:
+        """What this writer's clips cost, for the run's report: the prompt plan, structured output, tokens per
+        clip answered by the server (prompt and completion, retries included; mean, median, max, total),
+        where the numbers come from, cache hits, and, at the same means and rate, the estimate for
+        ``store_clips`` clips. ``seconds``: wall time of the run."""
+        with self._lock:
+            usage = copy.deepcopy(self._usage)
+        sent = len(usage.prompt_tokens)
+
+        def stats(values: list[int]) -> dict[str, float]:
+            ordered = sorted(values)
+            if not ordered:
+                return {"mean": 0.0, "median": 0.0, "max": 0, "total": 0}
+            middle = len(ordered) // 2
+            median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+            return {"mean": round(sum(ordered) / len(ordered), 1), "median": median, "max": ordered[-1],
+                    "total": sum(ordered)}
+
+        prompt_stats, completion_stats = stats(usage.prompt_tokens), stats(usage.completion_tokens)
+        rate = sent / seconds if sent and seconds > 0 else None
+        return {
+            "structured_output": self.structured_output,
+            "structured_output_note": self.structured_output_note,
+            "context_tokens": self._plan.context_tokens if self._plan else None,
+            "context_source": self.context_source,
+            "prompt_plan": self._plan.to_json() if self._plan else None,
+            "requests": self.requests_sent,
+            "clips_sent": sent,
+            "cache_hits": usage.cache_hits,
+            "tokens_per_clip": {"prompt": prompt_stats, "completion": completion_stats},
+            "token_source": {"server_usage": usage.from_server, "estimate": usage.estimated},
+            "server_clips_per_s": round(rate, 3) if rate else None,
+            "store_estimate": {
+                "clips": store_clips,
+                "prompt_tokens": round(prompt_stats["mean"] * store_clips),
+                "completion_tokens": round(completion_stats["mean"] * store_clips),
+                "seconds": round(store_clips / rate, 1) if rate else None,
+            },
+        }
 
     def write_many(self, requests: Iterable[WriteRequest]) -> Iterator[WriteResult]:
         """One result per request, yielded as each completes; at most ``concurrency`` requests in flight.

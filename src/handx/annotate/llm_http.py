@@ -22,10 +22,11 @@ from typing import Any
 
 
 class DeadlineRequest(urllib.request.Request):
-    """A POST that must be connected, sent, answered and read within ``timeout_s`` of its creation."""
+    """A POST (or, without ``data``, a GET) that must be connected, sent, answered and read within ``timeout_s``
+    of its creation."""
 
-    def __init__(self, url: str, *, data: bytes, headers: dict[str, str], timeout_s: float):
-        super().__init__(url, data=data, headers=headers, method="POST")
+    def __init__(self, url: str, *, data: bytes | None, headers: dict[str, str], timeout_s: float):
+        super().__init__(url, data=data, headers=headers, method="GET" if data is None else "POST")
         self.deadline = time.monotonic() + timeout_s
 
 

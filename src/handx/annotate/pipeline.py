@@ -5,7 +5,9 @@ a process pool; each batch is appended whole and fsynced, a torn last line from 
 dropped, and re-running computes only the clips that are missing. ``annotate_store`` feeds the codes to a
 description writer and rewrites the store's records with the new texts (crash-safe, see
 :func:`handx.io.store.rewrite_records`) every ``commit_every`` clips and at the end, so an interrupted run
-keeps what it had committed, and the LLM writer's cache keeps every reply it received.
+keeps what it had committed, and the LLM writer's cache keeps every reply it received. The run's report
+(``reports/annotate-NNNN.json``) also says how fast it went and, for a writer with a ``cost_report`` (the LLM
+writer), what the clips cost in tokens and what the whole store would.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,12 +127,44 @@ def compute_codes(store_dir: str | os.PathLike, *, workers: int = 1, batch_size:
 
 @dataclasses.dataclass
 class AnnotateReport:
+    """What one :func:`annotate_store` run did.
+
+    Attributes:
+        annotated, skipped: clips given texts, and clips left alone (they had texts).
+        failed: ``{"id", "error"}`` of each clip whose writer failed.
+        seconds: wall time of the writing (motion codes excluded); ``clips_per_s``: clips written or failed
+            per second of it.
+        cost: the writer's ``cost_report`` (tokens per clip, cache hits, the estimate for the whole store), or
+            None for a writer without one.
+    """
+
     annotated: int = 0
     skipped: int = 0
     failed: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+    clips_per_s: float | None = None
+    cost: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def cost_line(self) -> str:
+        """One line on speed and cost: clips/s, and with a cost report, tokens per clip (mean), cache hits,
+        structured output and the estimate for the whole store."""
+        rate = f"{self.clips_per_s:g} clips/s" if self.clips_per_s else "no clip written"
+        cost = self.cost
+        if not cost:
+            return f"{rate} ({self.seconds:g} s)"
+        tokens, whole = cost["tokens_per_clip"], cost["store_estimate"]
+        sent = cost["clips_sent"]
+        seconds = f", ~{whole['seconds']:g} s at this rate" if whole["seconds"] else ""
+        source = "server usage" if cost["token_source"]["estimate"] == 0 else "estimated" \
+            if cost["token_source"]["server_usage"] == 0 else "server usage and estimates"
+        return (f"{rate}; {sent} clip(s) sent, {cost['cache_hits']} cache hit(s); tokens per clip ({source}): "
+                f"prompt {tokens['prompt']['mean']:g}, completion {tokens['completion']['mean']:g} (mean); "
+                f"whole store ({whole['clips']} clips): ~{whole['prompt_tokens']:,} prompt + "
+                f"~{whole['completion_tokens']:,} completion tokens{seconds}; output: {cost['structured_output']}; "
+                f"context {cost['context_tokens']} ({cost['context_source']})")
 
 
 @writes_store
@@ -190,9 +225,12 @@ def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, o
         pending.clear()
 
     bar = tqdm(total=len(todo), desc=f"annotate ({writer.name})", unit="clip", disable=not progress)
+    started = time.monotonic()
+    done = 0
     try:
         for result in writer.write_many(requests()):
             bar.update(1)
+            done += 1
             if result.error is not None or result.descriptions is None:
                 report.failed.append({"id": result.clip_id, "error": result.error or "no descriptions"})
                 continue
@@ -200,6 +238,11 @@ def annotate_store(store_dir: str | os.PathLike, writer: DescriptionWriter, *, o
             if len(pending) >= commit_every:
                 commit()
     finally:
+        report.seconds = round(time.monotonic() - started, 3)
+        report.clips_per_s = round(done / report.seconds, 3) if done and report.seconds > 0 else None
+        cost_report = getattr(writer, "cost_report", None)
+        if callable(cost_report):
+            report.cost = cost_report(store_clips=len(store), seconds=report.seconds)
         commit()
         bar.close()
         write_report(root, "annotate", {"writer": writer.name, **report.to_json()})

@@ -1,24 +1,46 @@
 """The annotation prompt: motion codes in, five descriptions out (reference §3; input schema §2.3–2.5).
 
 Our own prompt, written for handx, following the rules of reference §3: the model describes only physical
-motion; it is told what every key and event field of the motion codes means; it answers with a JSON array of
-exactly five ``{"left", "right", "two_hands_relation"}`` objects, concise (1–2) → moderate (3–4) → detailed with
-frame ranges (5); contacts and hyperextension are always reported, events are placed in time, flexion is
-described per whole finger, alike fingers are merged, repetitions summarised, two-hand relations emphasise
-contact and fast approach / separation, and the hands are never swapped. Two hand-made worked examples
-(few-shot) follow the rules.
+motion; it answers with ``{"descriptions": [...]}``, exactly five ``{"left", "right", "two_hands_relation"}``
+objects, concise (1–2) → moderate (3–4) → detailed with frame ranges (5); contacts and hyperextension are always
+reported, events are placed in time, flexion is described per whole finger, alike fingers are merged,
+repetitions summarised, two-hand relations emphasise contact and fast approach / separation, and the hands are
+never swapped. Two hand-made worked examples (few-shot) follow the rules.
+
+The clip's motion codes reach the model in a compact text rendering (:func:`render_codes`), not as the JSON of
+§2.5: signals held in their default state (joints straight, fingers closed, fingertips and palms far apart) are
+left out, states and speeds are single words, and joints and fingers whose events are identical are merged
+into one line, as rule (c) of §3 asks the model to describe them. A real 2-second clip takes 100–550 tokens this
+way instead of 1,900–3,300 as indented JSON.
+
+**Budget.** The system message (role, input legend, output format, rules, the first ``n`` worked examples) is
+the same for every clip of a run, so servers that cache prompt prefixes reuse it; :func:`plan_prompt` picks
+``n``, the most examples for which the system message, :data:`CLIP_ALLOWANCE` tokens for the clip and the
+reply budget fit the context. Tokens are counted with :func:`estimate_tokens` (or a server's tokenizer).
 
 ``PROMPT_VERSION`` names this exact text; it is part of the LLM writer's cache key, so any change to the
-wording, the rules or the examples must come with a new version (``tests/test_llm_writer.py`` pins the text
-to its version).
+wording, the rules, the rendering or the examples must come with a new version (``tests/test_llm_writer.py``
+pins the text to its version).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-PROMPT_VERSION = "handx-annotate-v2"
+PROMPT_VERSION = "handx-annotate-v3"
+
+#: Context size assumed when neither the user nor the server gives one (llama.cpp's default per slot).
+DEFAULT_CONTEXT = 8192
+#: Prompt tokens set aside for one clip's rendered codes and the request line when planning the examples.
+#: The largest real clip in ../shared/data takes about 600 (``tests/test_prompt_budget.py``).
+CLIP_ALLOWANCE = 1000
+#: The design target: system message + one clip, measured on the real captures, never above this.
+PROMPT_TARGET = 4000
 
 _T = 60  # frames in each worked example (2 s at 30 fps)
 
@@ -31,6 +53,7 @@ _FLEXION_KEYS = (
 )
 _SPACING_KEYS = ("index, middle", "middle, ring", "ring, pinky")
 _FINGERS = ("thumb", "index", "middle", "ring", "pinky")
+_JOINTS = {"thumb": ("mcp", "ip"), **{f: ("mcp", "pip", "dip") for f in _FINGERS[1:]}}
 _FINGER_PALM_KEYS = (tuple(f"left_{f}_tip, right_palm" for f in _FINGERS)
                      + tuple(f"right_{f}_tip, left_palm" for f in _FINGERS))
 _RIGHT_OF = "The right hand is to the RIGHT of the left hand."
@@ -38,100 +61,53 @@ _ALIGNED = "The right hand is ALIGNED with the left hand."
 _UP = "The right hand is UP from the left hand."
 
 SYSTEM_PROMPT_HEAD = """\
-You are an expert in hand kinematics. You receive the motion codes of one short clip of two human hands: a \
-structured summary of how the fingers, wrists and the two hands relative to each other change over time, \
-computed automatically from 3D joint positions captured at 30 frames per second. Write five different \
-descriptions of that motion, from concise to detailed. They serve as alternative text labels of the same clip.
+You are an expert in hand kinematics. You get the motion codes of one 2-second clip of two human hands \
+(30 frames per second, frames numbered from 0), computed from 3D joint positions. Write five different \
+descriptions of the motion, concise to detailed, as alternative text labels of the clip. Describe only \
+physical motion: how fingers bend, straighten, spread and close, which tips touch, how the wrists travel, \
+where the hands are relative to each other. Never guess the gesture, an object or an intention.
 
-Describe only physical motion: how fingers bend and straighten, spread and close, which fingertips touch, how \
-the wrists travel, where the hands are relative to each other, and when they come into or out of contact. Do \
-not guess what the hands are doing, which gesture or sign they form, what object they might hold, or why.
+# Motion codes
+Blocks LEFT HAND, RIGHT HAND and TWO HANDS; one line per signal, "a-b" is a frame range, "x>y" a change of \
+state from x to y, "held x" a state kept for the whole clip; speeds are slow, medium or fast. Anything not \
+listed stays in its default state: joints extended, fingers closed, no contact, fingertips and palms far from \
+the other hand, wrist still.
+- fingers: flexion of thumb, index, middle, ring and pinky; mcp is the knuckle, pip the middle joint, dip the \
+joint next to the tip (thumb: mcp, ip). A line without joint names is the whole finger; fingers listed \
+together behave alike. States: hyperextended (bent backwards past 20 degrees), extended (straight, under \
+30), half-bent (30 to 60), bent (over 60).
+- spread: the gap between two neighbouring fingers, closed (together) or open (spread apart).
+- thumb touches: the thumb tip touching that fingertip of the same hand, frames inclusive.
+- wrist: travel of the wrist, left/right (the person's own), forward (away from the body)/back, up/down.
+- tips touch: a left fingertip touching a right fingertip, frames inclusive.
+- tip to palm: a fingertip's distance to the other hand's palm: contact (under 2.5 cm), near (under 3.5 cm), \
+far.
+- palms: distance between the palms: contact (under 4 cm), near (under 8 cm), medium (under 12 cm), far.
+- right hand vs left: where the right hand is relative to the left: side left/right, depth front/back, \
+height up/down; level means within 2 cm on that axis.
 
-# The input: motion codes
-One JSON object with four top-level keys:
-- "frame_count": the number of frames in the clip. Frames are numbered from 0; 30 frames are one second.
-- "left_hand_events": features of the left hand alone, under four keys: "finger_flexing", "finger_spacing", \
-"finger_tip_contact" and "wrist_trajectory".
-- "right_hand_events": the same four features for the right hand.
-- "two_hand_relationships": features relating the two hands, under four keys: "finger_tip_contact", \
-"finger_palm_distance", "palm_palm_distance" and "palm_palm_relative_position".
-
-Each feature maps a signal name to a list of events in time order. Every event has "start" and "end" frame \
-numbers and some of these fields:
-- "start_des" and "end_des": a change of state, from the state at "start" to the state reached at the end; \
-"end" is the first frame after the change.
-- "constant_des": the signal keeps this state over the whole interval (usually the whole clip: "start" 0, \
-"end" frame_count).
-- "v_des": the speed of a change or a movement: "Slow", "Medium" or "Fast".
-- "direction": wrist events only: the direction of travel.
-Frames not covered by any event of a signal hold no change worth reporting.
-
-Per-hand features (in "left_hand_events" and "right_hand_events"):
-- "finger_flexing": how bent each finger joint is. Keys "thumb_mcp" and "thumb_ip" for the thumb; "<finger>_mcp" \
-(the knuckle), "<finger>_pip" (the middle joint) and "<finger>_dip" (the joint next to the tip) for the index, \
-middle, ring and pinky fingers. States: "Hyper extend" (bent backwards by more than 20 degrees), "Fully \
-extended" (straight, less than 30 degrees of bend), "Partially bent" (30 to 60 degrees), "Fully bent" (more \
-than 60 degrees).
-- "finger_spacing": the spread between neighbouring fingers. Keys "index, middle", "middle, ring" and "ring, \
-pinky". States: "Closed" (the two fingers lie together, less than 20 degrees apart) and "Open" (spread apart).
-- "finger_tip_contact": the thumb tip touching another fingertip of the same hand. Keys "index_tip, thumb_tip", \
-"middle_tip, thumb_tip", "ring_tip, thumb_tip" and "pinky_tip, thumb_tip". Each event is one period of contact \
-(tips within 2 cm) with "constant_des": "Contact"; for contacts "end" is the last frame of the contact \
-(inclusive). A key is absent when that contact never happens.
-- "wrist_trajectory": movements of the wrist along three axes, keys "left-right", "front-back" and "down-up". \
-Each event has "direction" ("left-to-right" or "right-to-left", "back-to-front" or "front-to-back", \
-"down-to-up" or "up-to-down") and "v_des". Left and right are the person's own left and right, front is away \
-from the body. An axis is absent when the wrist does not travel along it.
-
-Two-hand features (in "two_hand_relationships"):
-- "finger_tip_contact": a fingertip of the left hand touching a fingertip of the right hand, keys such as \
-"left_index_tip, right_thumb_tip". Events as for the per-hand contacts ("constant_des": "Contact", "end" \
-inclusive); absent keys never touch.
-- "finger_palm_distance": the distance from each fingertip to the palm of the other hand, keys \
-"left_<finger>_tip, right_palm" and "right_<finger>_tip, left_palm". States: "Contact" (under 2.5 cm), "Near" \
-(2.5 to 3.5 cm), "Far" (farther).
-- "palm_palm_distance": the distance between the two palms, key "left_palm, right_palm". States: "Contact" \
-(under 4 cm), "Near" (4 to 8 cm), "Medium" (8 to 12 cm), "Far" (farther).
-- "palm_palm_relative_position": where the right palm is relative to the left palm, keys "left-right", \
-"front-back" and "up-down". States are sentences such as "The right hand is to the RIGHT of the left hand." \
-or "The right hand is ALIGNED with the left hand." (within 2 cm along that axis).
-
-# The output
-Reply with one JSON array of exactly five objects and nothing else: no code fence, no heading, no remark before \
-or after it. Each object has exactly three keys, each a non-empty string:
-- "left": what the left hand does on its own;
-- "right": what the right hand does on its own;
-- "two_hands_relation": where the hands are relative to each other and how they interact.
-The five objects grow in detail:
-- objects 1 and 2 are concise: one short sentence per key, the most significant motion only;
-- objects 3 and 4 have moderate detail: the main events, their order and rough timing;
-- object 5 is the most detailed: every notable event including subtle ones, with speeds and frame ranges \
-("from frame 12 to 20").
-Word the five differently (vary vocabulary and sentence structure); all of them must agree with the codes.
+# Reply
+One JSON object {"descriptions": [five objects]} and nothing else. Each object has exactly three non-empty \
+string keys: "left" (the left hand alone), "right" (the right hand alone), "two_hands_relation" (where the \
+hands are relative to each other and how they interact). Objects 1 and 2: one short sentence per key, the \
+most significant motion only. Objects 3 and 4: the main events, their order and rough timing. Object 5: \
+every notable event with speeds and frame ranges ("from frame 12 to 20"). Word the five differently; all \
+must agree with the codes.
 
 # Rules
-1. Always report every contact (fingertip to fingertip, fingertip to palm, palm to palm) and every \
-hyperextension. When a fingertip is in contact, say that it touches; do not describe it as merely near.
-2. Place every event in time: "at the start", "early on", "mid-sequence", "towards the end", "again later", \
-"throughout".
-3. Describe flexion per whole finger ("the index finger curls", "the ring finger straightens"), not joint by \
-joint. Name single joints only when they differ in a way that matters, such as a knuckle bent backwards while \
-the joints above it bend.
+1. Report every contact and every hyperextension; a fingertip in contact touches, it is not merely near.
+2. Place every event in time: at the start, early on, mid-sequence, towards the end, again later, throughout.
+3. Describe flexion per whole finger ("the index finger curls"); name a joint only when it differs in a way \
+that matters, such as a knuckle bent backwards while the joints above it bend.
 4. Merge fingers that behave alike ("the middle, ring and little fingers stay curled").
-5. Summarise repetitions ("curls and straightens twice", "taps the palm three times"); only object 5 gives each \
-repetition its frame range.
-6. For the relation of the two hands, emphasise contact, fast approaches and separations, and changes of \
-relative position. Do not spend words on distances that stay far and constant; if the hands never interact, \
-say so briefly and give their relative placement.
-7. Write directly and with confidence: no "might", "seems", "appears", "probably" or "possibly".
-8. Never swap the hands: "left" describes only the left hand (left_hand_events), "right" only the right hand \
-(right_hand_events). Describe only motion present in the codes.
-9. Write natural English sentences; do not copy JSON keys or field names (such as "index_pip" or "v_des") into \
-the descriptions.
-
-# Worked examples
+5. Summarise repetitions ("curls and straightens twice"); only object 5 gives each its frame range.
+6. For the two hands, emphasise contact, fast approaches and separations, and changes of relative position; \
+spend no words on distances that stay far; if the hands never interact, say so briefly.
+7. Write with confidence: no "might", "seems", "appears", "probably", "possibly".
+8. Never swap the hands: "left" describes only LEFT HAND, "right" only RIGHT HAND. Describe only motion in \
+the codes.
+9. Write natural English; never copy code words such as "mcp", "pip" or "half-bent>bent".
 """
-
 
 def _hold(label: str) -> list[dict[str, Any]]:
     """A signal that keeps one state for the whole example clip."""
@@ -242,7 +218,7 @@ def _example_busy_fingers() -> tuple[dict[str, Any], list[dict[str, str]]]:
                  "together.",
          "right": "The index finger bends from straight to partly bent at moderate speed from frame 8 to 22, its "
                   "tip touches the thumb tip from frame 22 to 29, and it straightens from frame 30 to 46. "
-                  "Meanwhile the middle finger bends partway from frame 24 to 38, touches the thumb tip from "
+                  "The middle finger bends partway from frame 24 to 38, touches the thumb tip from "
                   "frame 38 to 43 and extends again from frame 44 to 58. The ring and little fingers are "
                   "hyperextended at the knuckles with their middle and end joints partly bent throughout, the "
                   "thumb stays partly bent, the middle and ring fingers are spread apart, and the wrist moves "
@@ -338,31 +314,300 @@ def _example_palm_taps() -> tuple[dict[str, Any], list[dict[str, str]]]:
 EXAMPLES: tuple[tuple[dict[str, Any], list[dict[str, str]]], ...] = (_example_busy_fingers(), _example_palm_taps())
 
 
-def _dump(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False)
+# ------------------------------------------------------------------------------------------ compact rendering
+
+_FLEX_WORDS = {"Hyper extend": "hyperextended", "Fully extended": "extended", "Partially bent": "half-bent",
+               "Fully bent": "bent"}
+_SPACING_WORDS = {"Closed": "closed", "Open": "open"}
+_DISTANCE_WORDS = {"Contact": "contact", "Near": "near", "Medium": "medium", "Far": "far"}
+_POSITION_WORDS = {"LEFT": "left", "RIGHT": "right", "FRONT": "front", "BACK": "back", "UP": "up", "DOWN": "down",
+                   "ALIGNED": "level"}
+_POSITION_AXES = (("left-right", "side"), ("front-back", "depth"), ("up-down", "height"))
+_WRIST_WORDS = {"left-to-right": "right", "right-to-left": "left", "back-to-front": "forward",
+                "front-to-back": "back", "down-to-up": "up", "up-to-down": "down"}
+#: Signals in these states for the whole clip are left out of the rendering (the legend names the defaults).
+_DEFAULTS = {"finger_flexing": "Fully extended", "finger_spacing": "Closed", "finger_palm_distance": "Far",
+             "palm_palm_distance": "Far"}
 
 
-def system_prompt() -> str:
-    """The full system message: role, input format, output format, rules and the two worked examples."""
+def _position_word(label: str) -> str:
+    found = [w for w in re.findall(r"[A-Z]{2,}", label) if w in _POSITION_WORDS]
+    return _POSITION_WORDS[found[0]] if found else label
+
+
+def _word(words: Mapping[str, str] | Callable[[str], str], label: Any) -> str:
+    if callable(words):
+        return words(str(label))
+    return words.get(label, str(label))
+
+
+def _speed(event: Mapping[str, Any]) -> str:
+    return f" {str(event['v_des']).lower()}" if "v_des" in event else ""
+
+
+def _events(events: Sequence[Mapping[str, Any]], words: Any, frames: int) -> str:
+    """One signal's events, in order: ``held x``, ``a-b x>y speed``, ``a-b x``; ``a-b`` alone for a contact."""
+    parts = []
+    for event in events:
+        span = f"{event.get('start')}-{event.get('end')}"
+        if "start_des" in event or "end_des" in event:
+            parts.append(f"{span} {_word(words, event.get('start_des'))}>{_word(words, event.get('end_des'))}"
+                         f"{_speed(event)}")
+        elif event.get("constant_des") == "Contact" and words is None:
+            parts.append(span)
+        elif "constant_des" in event:
+            state = _word(words or {}, event["constant_des"])
+            whole = event.get("start") == 0 and event.get("end") == frames
+            parts.append(f"held {state}" if whole else f"{span} {state}")
+        else:  # not in the schema: shown as it is rather than dropped
+            parts.append(json.dumps(dict(event), separators=(",", ":")))
+    return ", ".join(parts)
+
+
+def _is_default(events: Sequence[Mapping[str, Any]], feature: str, frames: int) -> bool:
+    default = _DEFAULTS.get(feature)
+    return (default is not None and len(events) == 1 and events[0].get("constant_des") == default
+            and events[0].get("start") == 0 and events[0].get("end") == frames)
+
+
+def _merge(items: Sequence[tuple[str, str]]) -> list[tuple[list[str], str]]:
+    """(name, text) pairs → (names, text) groups of equal text, in order of first appearance."""
+    groups: dict[str, list[str]] = {}
+    for name, text in items:
+        groups.setdefault(text, []).append(name)
+    return [(names, text) for text, names in groups.items()]
+
+
+def _flexion_lines(flexing: Mapping[str, Any], frames: int) -> list[str]:
+    """Per-finger lines: a finger's joints with equal events merged (the joint names dropped when all agree),
+    then fingers with equal lines merged (rule (c) of reference §3)."""
+    fingers = []
+    for finger, joints in _JOINTS.items():
+        texts = [(joint, _events(flexing[f"{finger}_{joint}"], _FLEX_WORDS, frames)) for joint in joints
+                 if f"{finger}_{joint}" in flexing
+                 and not _is_default(flexing[f"{finger}_{joint}"], "finger_flexing", frames)]
+        if not texts:
+            continue
+        groups = _merge(texts)
+        if len(groups) == 1 and len(groups[0][0]) == len(joints):
+            fingers.append((finger, groups[0][1]))
+        else:
+            fingers.append((finger, "; ".join(f"{','.join(names)} {text}" for names, text in groups)))
+    known = {f"{f}_{j}" for f, js in _JOINTS.items() for j in js}
+    lines = [f"fingers {','.join(names)}: {text}" for names, text in _merge(fingers)]
+    lines += [f"fingers {key}: {_events(events, _FLEX_WORDS, frames)}" for key, events in flexing.items()
+              if key not in known and events]
+    return lines
+
+
+def _keyed_line(title: str, signals: Mapping[str, Any], feature: str, words: Any, frames: int,
+                name: Callable[[str], str]) -> list[str]:
+    """``title: name1 events; name2 events`` over the signals not in their default state, names with equal
+    events merged; no line when every signal is at its default."""
+    texts = [(name(key), _events(events, words, frames)) for key, events in signals.items()
+             if events and not _is_default(events, feature, frames)]
+    if not texts:
+        return []
+    return [f"{title}: " + "; ".join(f"{','.join(names)} {text}" for names, text in _merge(texts))]
+
+
+def _pair(key: str) -> str:
+    """``"index, middle"`` → ``index-middle``; ``"index_tip, thumb_tip"`` → ``index``."""
+    parts = [p.strip().replace("_tip", "") for p in key.split(",")]
+    return "-".join(p for p in parts if p != "thumb") if "thumb" in parts else "-".join(parts)
+
+
+def _hand_lines(hand: Mapping[str, Any], frames: int) -> list[str]:
+    lines = _flexion_lines(hand.get("finger_flexing", {}), frames)
+    lines += _keyed_line("spread", hand.get("finger_spacing", {}), "finger_spacing", _SPACING_WORDS, frames, _pair)
+    lines += _keyed_line("thumb touches", hand.get("finger_tip_contact", {}), "finger_tip_contact", None, frames,
+                         _pair)
+    moves = sorted((event.get("start", 0), event.get("end", 0), _word(_WRIST_WORDS, event.get("direction")),
+                    _speed(event)) for events in hand.get("wrist_trajectory", {}).values() for event in events)
+    if moves:
+        lines.append("wrist: " + ", ".join(f"{a}-{b} {d}{v}" for a, b, d, v in moves))
+    return lines
+
+
+def _tip_palm(key: str) -> str:
+    """``"right_index_tip, left_palm"`` → ``right index``."""
+    return key.split(",")[0].replace("_tip", "").replace("_", " ").strip()
+
+
+def _tip_pair(key: str) -> str:
+    """``"left_index_tip, right_thumb_tip"`` → ``left index-right thumb``."""
+    return "-".join(p.strip().replace("_tip", "").replace("_", " ") for p in key.split(","))
+
+
+def render_codes(codes: Mapping[str, Any]) -> str:
+    """A clip's motion codes (reference §2.5) as the compact text the model reads (legend in the system prompt).
+
+    Nothing that differs from a default is dropped: every change, contact, hyperextension, wrist move and
+    non-default held state appears, with its frames; joints of a finger and fingers with identical events
+    share one line, and tip-to-palm signals of fingers with identical events share one entry.
+    """
+    frames = codes.get("frame_count")
+    out = []
+    for title, key in (("LEFT HAND", "left_hand_events"), ("RIGHT HAND", "right_hand_events")):
+        lines = _hand_lines(codes.get(key, {}), frames)
+        out.append(f"{title}:" + ("".join(f"\n{line}" for line in lines) if lines else " all defaults"))
+    both = codes.get("two_hand_relationships", {})
+    lines = _keyed_line("tips touch", both.get("finger_tip_contact", {}), "finger_tip_contact", None, frames,
+                        _tip_pair)
+    for side in ("left", "right"):
+        other = "right" if side == "left" else "left"
+        signals = {k: v for k, v in both.get("finger_palm_distance", {}).items() if k.startswith(f"{side}_")}
+        lines += _keyed_line(f"tip to {other} palm", signals, "finger_palm_distance", _DISTANCE_WORDS, frames,
+                             _tip_palm)
+    lines += _keyed_line("palms", both.get("palm_palm_distance", {}), "palm_palm_distance", _DISTANCE_WORDS,
+                         frames, lambda key: "distance")
+    axes = dict(_POSITION_AXES)
+    lines += _keyed_line("right hand vs left", both.get("palm_palm_relative_position", {}),
+                         "palm_palm_relative_position", _position_word, frames, lambda key: axes.get(key, key))
+    out.append("TWO HANDS:" + ("".join(f"\n{line}" for line in lines) if lines else " all defaults"))
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------- messages
+
+#: The JSON schema of a reply, sent as ``response_format`` where the server can constrain its output to it.
+#: The root is an object because OpenAI's structured outputs require one.
+REPLY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"descriptions": {
+        "type": "array", "minItems": 5, "maxItems": 5,
+        "items": {"type": "object",
+                  "properties": {key: {"type": "string"} for key in ("left", "right", "two_hands_relation")},
+                  "required": ["left", "right", "two_hands_relation"], "additionalProperties": False}}},
+    "required": ["descriptions"],
+    "additionalProperties": False,
+}
+
+
+def response_format() -> dict[str, Any]:
+    """The ``response_format`` field asking an OpenAI-compatible server for :data:`REPLY_SCHEMA`."""
+    return {"type": "json_schema",
+            "json_schema": {"name": "handx_descriptions", "schema": REPLY_SCHEMA, "strict": True}}
+
+
+def system_prompt(n_examples: int | None = None) -> str:
+    """The system message: role, legend, output format, rules and the first ``n_examples`` worked examples
+    (all of them by default). Its text depends on ``n_examples`` only, never on the clip."""
+    n = len(EXAMPLES) if n_examples is None else n_examples
+    if not isinstance(n, int) or not 0 <= n <= len(EXAMPLES):
+        raise ValueError(f"system_prompt: n_examples must be 0..{len(EXAMPLES)}, got {n_examples!r}")
     parts = [SYSTEM_PROMPT_HEAD]
-    for n, (codes, reply) in enumerate(EXAMPLES, start=1):
-        parts.append(f"## Example {n}\nMotion codes:\n{_dump(codes)}\n\nReply:\n{_dump(reply)}\n\n")
-    return "".join(parts).rstrip() + "\n"
+    if n:
+        parts.append("\n# Examples\n")
+    for k, (codes, reply) in enumerate(EXAMPLES[:n], start=1):
+        reply_json = json.dumps({"descriptions": reply}, ensure_ascii=False)
+        parts.append(f"## Example {k} ({codes['frame_count']} frames)\n{render_codes(codes)}\nReply: {reply_json}\n")
+    return "".join(parts)
 
 
 SYSTEM_PROMPT = system_prompt()
 
 
-def user_prompt(codes: dict[str, Any]) -> str:
-    """The user message: the clip's motion codes (indent 2) and the request for the reply."""
+def user_prompt(codes: Mapping[str, Any]) -> str:
+    """The user message: the clip's rendered motion codes and the request for the reply."""
     frames = codes.get("frame_count", "?")
-    return (f"Motion codes of the clip to describe ({frames} frames):\n{_dump(codes)}\n\n"
-            "Reply with the JSON array of five descriptions only.")
+    return (f"Motion codes of the clip to describe ({frames} frames):\n{render_codes(codes)}\n"
+            'Reply with the JSON object {"descriptions": [...]} only.')
 
 
-def build_messages(codes: dict[str, Any]) -> list[dict[str, str]]:
+def build_messages(codes: dict[str, Any], n_examples: int | None = None) -> list[dict[str, str]]:
     """Chat messages (system, user) asking for five descriptions of one clip's motion codes (reference §3)."""
     if not isinstance(codes, dict):
         raise TypeError(f"build_messages: codes must be a dict in the schema of reference §2.5, got "
                         f"{type(codes).__name__}")
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_prompt(codes)}]
+    return [{"role": "system", "content": system_prompt(n_examples)}, {"role": "user", "content": user_prompt(codes)}]
+
+
+# ----------------------------------------------------------------------------------------------- the budget
+
+_PIECES = re.compile(r"[A-Za-z]+|[0-9]+|\n|[^\sA-Za-z0-9]")
+#: Tokens a chat template adds around each message (role markers, separators); generous for ChatML and Llama 3.
+MESSAGE_OVERHEAD = 8
+
+TokenCounter = Callable[[str], int]
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count of ``text`` without a tokenizer.
+
+    One token per punctuation mark or symbol, per newline, per run of up to 3 digits and per up to 6 letters
+    of a word; other whitespace is free. Byte-level BPE and WordPiece vocabularies hold nearly every English
+    word of 6 letters or fewer whole, split numbers into groups of at most 3 digits (or single digits, which
+    only matters for frame numbers of at most 2 digits) and rarely merge a punctuation mark with a neighbour,
+    so this rarely counts low. Measured against the MiniLM WordPiece tokenizer shipped with handx
+    (``tests/test_prompt_budget.py``): never below it; 5–13 % above it on this prompt, its examples and the
+    real clips, 17–23 % on the v2 prompt (indented JSON, whose newlines WordPiece does not count). On the v2
+    system prompt it gives 10,396 where SmolLM2's tokenizer counted about 8,500 and WordPiece 8,851. A plain
+    characters / 3 rule is not safe: it counts 34 % fewer tokens than WordPiece on compact JSON.
+    """
+    n = 0
+    for match in _PIECES.finditer(text):
+        piece = match.group()
+        if piece[0].isalpha():
+            n += math.ceil(len(piece) / 6)
+        elif piece[0].isdigit():
+            n += math.ceil(len(piece) / 3)
+        else:
+            n += 1
+    return n
+
+
+def message_tokens(messages: Sequence[Mapping[str, str]], count: TokenCounter = estimate_tokens) -> int:
+    """Prompt tokens of chat ``messages``: their contents plus :data:`MESSAGE_OVERHEAD` each."""
+    return sum(count(m["content"]) + MESSAGE_OVERHEAD for m in messages)
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptPlan:
+    """The prompt of a run: how many worked examples fit the context, and the system message they give.
+
+    Attributes:
+        context_tokens: the model's context (prompt + reply), in tokens.
+        reply_tokens: the reply budget (``max_tokens``) reserved in that context.
+        n_examples: worked examples in the system message.
+        system: the system message, identical for every clip.
+        system_tokens: its tokens (by ``counted_by``), chat-template overhead included.
+        counted_by: ``"estimate"`` (:func:`estimate_tokens`) or ``"server"`` (the server's tokenizer).
+    """
+
+    context_tokens: int
+    reply_tokens: int
+    n_examples: int
+    system: str
+    system_tokens: int
+    counted_by: str = "estimate"
+
+    @property
+    def prompt_limit(self) -> int:
+        """The most prompt tokens a clip may take: what the context leaves after the reply budget."""
+        return self.context_tokens - self.reply_tokens
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "system"}
+
+
+def plan_prompt(context_tokens: int = DEFAULT_CONTEXT, reply_tokens: int = 2048, *,
+                count: TokenCounter = estimate_tokens, counted_by: str = "estimate") -> PromptPlan:
+    """The most worked examples (all, then fewer, down to none) whose system message leaves room for
+    :data:`CLIP_ALLOWANCE` clip tokens and ``reply_tokens`` within ``context_tokens``.
+
+    Raises ``ValueError`` when even the message without examples does not fit, naming the numbers.
+    """
+    if not isinstance(context_tokens, int) or context_tokens < 1:
+        raise ValueError(f"plan_prompt: context_tokens must be a positive integer, got {context_tokens!r}")
+    need = None
+    for n in range(len(EXAMPLES), -1, -1):
+        system = system_prompt(n)
+        tokens = count(system) + MESSAGE_OVERHEAD
+        need = tokens + CLIP_ALLOWANCE + MESSAGE_OVERHEAD + reply_tokens
+        if need <= context_tokens:
+            return PromptPlan(context_tokens, reply_tokens, n, system, tokens, counted_by)
+    raise ValueError(f"a context of {context_tokens} tokens is too small: the prompt without worked examples "
+                     f"needs {need - reply_tokens} tokens (instructions and up to {CLIP_ALLOWANCE} for the clip) "
+                     f"plus max_tokens={reply_tokens} for the reply; use a larger context (--context) or a "
+                     f"smaller max_tokens")

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from handx.annotate.base import MAX_TEXT_CHARS, NUM_VARIANTS, Description, WriteRequest, WriteResult
-from handx.annotate.verify import Contact, contacts, hyperextensions, merge_runs
+from handx.annotate.verify import Contact, concurrent, contacts, follows, hyperextensions, merge_runs
 
 logger = logging.getLogger(__name__)
 
@@ -94,17 +94,60 @@ class Fact:
     data: Any
 
 
-def _merge_moves(moves: Iterable[Move]) -> list[Move]:
-    """Join consecutive moves of the same kind (time order): bend+bend → one bend reaching the deeper level."""
+def _sequential(moves: Sequence[Move]) -> bool:
+    """Does every move follow the one before (:func:`~handx.annotate.verify.follows`)?"""
+    return all(follows((a.start, a.end), (b.start, b.end)) for a, b in zip(moves, moves[1:]))
+
+
+def _timeline(moves: Iterable[Move]) -> list[Move]:
+    """One finger's (or finger pair's) moves as a sequence that can be told with "then": consecutive moves of the
+    same kind join (bend+bend → one bend reaching the deeper level); of two opposite moves that overlap (one
+    joint bends while another straightens) the longer is kept, the finger's dominant motion."""
     out: list[Move] = []
     for m in sorted(moves, key=lambda m: (m.start, m.end)):
-        if out and out[-1].kind == m.kind:
+        while out:
             p = out[-1]
-            level = max(p.level, m.level) if m.kind in ("bend", "spread") else min(p.level, m.level)
-            speed = p.speed if p.end - p.start >= m.end - m.start else m.speed  # the longer part's speed
-            out[-1] = Move(m.kind, level, speed, p.start, max(p.end, m.end))
-        else:
+            if p.kind == m.kind:
+                level = max(p.level, m.level) if m.kind in ("bend", "spread") else min(p.level, m.level)
+                speed = p.speed if p.end - p.start >= m.end - m.start else m.speed  # the longer part's speed
+                m = Move(m.kind, level, speed, p.start, max(p.end, m.end))
+                out.pop()
+            elif not follows((p.start, p.end), (m.start, m.end)):
+                if p.end - p.start >= m.end - m.start:
+                    m = None
+                    break
+                out.pop()
+            else:
+                break
+        if m is not None:
             out.append(m)
+    return out
+
+
+def _groups(members: Iterable[tuple[Any, list[Move]]], frames: int) -> list[list[tuple[Any, list[Move]]]]:
+    """Fingers (or pairs) that move alike: the same kinds of moves in the same order, starting in the same third
+    of the clip, and whose moves still follow each other once combined (so "then" stays true for the group)."""
+    groups: dict[tuple, list[list[tuple[Any, list[Move]]]]] = {}
+    for member in members:
+        signature = (tuple(m.kind for m in member[1]), _phase(member[1][0].start, frames))
+        for group in groups.setdefault(signature, []):
+            if _sequential(_combine([ms for _, ms in group] + [member[1]])):
+                group.append(member)
+                break
+        else:
+            groups[signature].append([member])
+    return [g for gs in groups.values() for g in gs]
+
+
+def _combine(columns: Sequence[Sequence[Move]]) -> list[Move]:
+    """The moves of several fingers that move alike, as one: the k-th move spans every finger's k-th move."""
+    out = []
+    for column in zip(*columns):
+        kind = column[0].kind
+        levels = [m.level for m in column]
+        level = max(levels) if kind in ("bend", "spread") else min(levels)
+        out.append(Move(kind, level, max(m.speed for m in column), min(m.start for m in column),
+                        max(m.end for m in column)))
     return out
 
 
@@ -130,50 +173,41 @@ def _finger_facts(side: str, hand: Mapping[str, Any], frames: int) -> tuple[list
             if a != b:
                 moves.setdefault(finger, []).append(Move("bend" if b > a else "straighten", b,
                                                          SPEED_LEVEL[ev["v_des"]], ev["start"], ev["end"] - 1))
-    groups: dict[tuple, list[tuple[str, list[Move]]]] = {}
-    for finger in FINGER_ORDER:
-        if finger in moves:
-            merged = _merge_moves(moves[finger])
-            signature = (tuple(m.kind for m in merged), _phase(merged[0].start, frames))
-            groups.setdefault(signature, []).append((finger, merged))
+    members = [(finger, _timeline(moves[finger])) for finger in FINGER_ORDER if finger in moves]
     facts = []
-    for members in groups.values():
-        fingers = tuple(f for f, _ in members)
-        combined = []
-        for column in zip(*(ms for _, ms in members)):
-            kind = column[0].kind
-            levels = [m.level for m in column]
-            combined.append(Move(kind, max(levels) if kind == "bend" else min(levels), max(m.speed for m in column),
-                                 min(m.start for m in column), max(m.end for m in column)))
+    for group in _groups(members, frames):
+        fingers = tuple(f for f, _ in group)
+        combined = _combine([ms for _, ms in group])
         whole = len(fingers) >= 4 and fingers[-4:] == LONG_FINGERS
         deep = any(m.level == 2 or (m.kind == "straighten" and m.level <= 0) for m in combined)
         weight = (1.0 + 0.5 * len(fingers) + 0.5 * min(len(combined), 3) + 0.7 * deep
                   + 0.5 * (max(m.speed for m in combined) == 2) + 1.5 * whole)
-        facts.append(Fact("fingers", side, combined[0].start, combined[-1].end, weight, False,
+        facts.append(Fact("fingers", side, min(m.start for m in combined), max(m.end for m in combined), weight, False,
                           (fingers, tuple(combined))))
     return facts, hyper
 
 
 def _spacing_facts(side: str, hand: Mapping[str, Any], frames: int) -> list[Fact]:
-    groups: dict[tuple, list[tuple[int, list[Move]]]] = {}
+    members = []
     for i, key in enumerate(f"{a}, {b}" for a, b in SPACING_PAIRS):
         raw = [Move("spread" if ev["end_des"] == "Open" else "close", 0, SPEED_LEVEL[ev["v_des"]], ev["start"],
                     ev["end"] - 1) for ev in hand.get("finger_spacing", {}).get(key, []) if "start_des" in ev]
         if raw:
-            merged = _merge_moves(raw)
-            groups.setdefault((tuple(m.kind for m in merged), _phase(merged[0].start, frames)), []).append((i, merged))
+            members.append((i, _timeline(raw)))
     facts = []
-    for members in groups.values():
-        pairs = tuple(i for i, _ in members)
-        moves = tuple(Move(members[0][1][k].kind, 0, max(ms[k].speed for _, ms in members),
-                           min(ms[k].start for _, ms in members), max(ms[k].end for _, ms in members))
-                      for k in range(len(members[0][1])))
+    for group in _groups(members, frames):
+        pairs = tuple(i for i, _ in group)
+        moves = tuple(_combine([ms for _, ms in group]))
         weight = 1.2 + 0.3 * len(pairs) + 0.3 * (max(m.speed for m in moves) == 2)
         facts.append(Fact("spacing", side, moves[0].start, moves[-1].end, weight, False, (pairs, moves)))
     return facts
 
 
 def _wrist_fact(side: str, hand: Mapping[str, Any]) -> list[Fact]:
+    """The wrist's translations as moves in time order. Translations along different axes that overlap (by more
+    than the sequence tolerance, and by at least half the shorter one) are one move in several directions
+    ("shifts down, left and backward"); a move may still overlap the next one (a shorter overlap, or the same
+    axis in both), and is then told with "while"."""
     events = sorted((ev for evs in hand.get("wrist_trajectory", {}).values() for ev in evs),
                     key=lambda e: (e["start"], e["end"]))
     if not events:
@@ -184,15 +218,16 @@ def _wrist_fact(side: str, hand: Mapping[str, Any]) -> list[Fact]:
         s, e, v = ev["start"], ev["end"] - 1, SPEED_LEVEL[ev["v_des"]]
         if moves:
             p = moves[-1]
-            overlap = min(p.end, e) - max(p.start, s)
-            if overlap >= 0.5 * min(p.end - p.start, e - s) and all(_AXIS[d] != axis for d in p.kind) \
-                    and len(p.kind) < 2:
+            shared = min(p.end, e) - max(p.start, s) + 1
+            if not follows((p.start, p.end), (s, e)) and shared >= 0.5 * min(p.end - p.start + 1, e - s + 1) \
+                    and all(_AXIS[d] != axis for d in p.kind):
                 moves[-1] = Move((*p.kind, ev["direction"]), 0, max(p.speed, v), min(p.start, s), max(p.end, e))
                 continue
         moves.append(Move((ev["direction"],), 0, v, s, e))
     top = max(m.speed for m in moves)
     weight = (1.2, 2.2, 3.0)[top] + 0.3 * min(len(moves), 3)
-    return [Fact("wrist", side, moves[0].start, moves[-1].end, weight, False, tuple(moves))]
+    return [Fact("wrist", side, min(m.start for m in moves), max(m.end for m in moves), weight, False,
+                 tuple(moves))]
 
 
 def _hyper_fact(side: str, codes: Mapping[str, Any]) -> list[Fact]:
@@ -423,10 +458,18 @@ class Phrase:
     predicate: str  # third-person singular unless plural
     timed: bool = False
     article: str = "the"
+    first: tuple[int, int] | None = None  # frames of the first and last things the predicate tells in order
+    last: tuple[int, int] | None = None  # ("bends ... and then straightens ..."); None: the fact's frames
+
+
+def _ends(moves: Sequence[Move]) -> dict[str, tuple[int, int]]:
+    """``Phrase`` keywords for a predicate that tells ``moves`` in order."""
+    return {"first": (moves[0].start, moves[0].end), "last": (moves[-1].start, moves[-1].end)}
 
 
 def _moves_phrase(say: _Say, moves: Sequence[Move], whole_hand: bool) -> tuple[str, bool]:
-    """Verb phrase of a finger group's (or the whole hand's) moves, and whether it carries its own times."""
+    """Verb phrase of a finger group's (or the whole hand's) moves, and whether it carries its own times. Two
+    moves are joined by "then" (they follow each other, see :func:`_timeline`)."""
     bend, straighten = (_HAND_BEND, _HAND_STRAIGHTEN) if whole_hand else (_BEND, _STRAIGHTEN)
 
     def one(m: Move) -> str:
@@ -460,10 +503,10 @@ def _phrases(say: _Say, fact: Fact, side: str) -> list[Phrase]:
         fingers, moves = fact.data
         if set(LONG_FINGERS) <= set(fingers):
             phrase, timed = _moves_phrase(say, moves, True)
-            return [Phrase(None, False, phrase, timed)]
+            return [Phrase(None, False, phrase, timed, **_ends(moves))]
         subject, many = say.fingers(fingers)
         phrase, timed = _moves_phrase(say, moves, False)
-        return [Phrase(subject, many, plural(phrase) if many else phrase, timed)]
+        return [Phrase(subject, many, plural(phrase) if many else phrase, timed, **_ends(moves))]
     if k == "spacing":
         pairs, moves = fact.data
         n = sum(m.kind == moves[0].kind for m in moves)
@@ -476,7 +519,8 @@ def _phrases(say: _Say, fact: Fact, side: str) -> list[Phrase]:
             if len(moves) == 2:
                 again = (" and then brings them together again" if moves[0].kind == "spread"
                          else " and then spreads them apart again")
-                return [Phrase(None, False, (spread if moves[0].kind == "spread" else close) + again + speed)]
+                return [Phrase(None, False, (spread if moves[0].kind == "spread" else close) + again + speed,
+                               **_ends(moves))]
             both = "spreads and closes" if moves[0].kind == "spread" else "closes and spreads"
             return [Phrase(None, False, f"{both} its fingers {say.count(n)}{speed}")]
         fingers = sorted({f for i in pairs for f in SPACING_PAIRS[i]}, key=FINGER_ORDER.index)
@@ -489,7 +533,8 @@ def _phrases(say: _Say, fact: Fact, side: str) -> list[Phrase]:
         tail = f" {say.count(n)}" if len(moves) > 2 else " again"
         return [Phrase(subject, True, f"{first} and {second}{tail}{speed}")]
     if k == "wrist":
-        return [Phrase(None, False, _wrist_phrase(say, fact.data), say.detail == 2)]
+        phrase, told = _wrist_phrase(say, fact.data)
+        return [Phrase(None, False, phrase, say.detail == 2, **_ends(told))]
     if k == "hyper":
         return _hyper_clauses(say, fact.data)
     if k == "intra":
@@ -510,7 +555,14 @@ def _merge_wrist(moves: Iterable[Move]) -> list[Move]:
     return out
 
 
-def _wrist_phrase(say: _Say, moves: Sequence[Move]) -> str:
+_WRIST_VERBS = {0: ("drifts", "moves", "glides"), 1: ("moves", "shifts", "travels"), 2: ("sweeps", "moves", "darts")}
+_WRIST_GERUNDS = {0: ("drifting", "moving", "gliding"), 1: ("moving", "shifting", "travelling"),
+                  2: ("sweeping", "moving", "darting")}
+
+
+def _wrist_phrase(say: _Say, moves: Sequence[Move]) -> tuple[str, list[Move]]:
+    """Verb phrase of the wrist's moves, and the moves it tells (in order). A move that follows the one before
+    is joined with "then"; one that overlaps it (the same axis in both, so not merged) with "while"."""
     moves = _merge_wrist(moves)
     axes = {_AXIS[d] for m in moves for d in m.kind}
     if len(moves) >= 3 and all(len(m.kind) == 1 for m in moves) and len(axes) == 1:
@@ -518,21 +570,31 @@ def _wrist_phrase(say: _Say, moves: Sequence[Move]) -> str:
         motion = {"x": "sways from side to side", "y": "moves back and forth",
                   "z": "moves up and down"}[next(iter(axes))]
         when = say.when(moves[0].start, moves[-1].end) if say.detail == 2 else ""
-        return f"{motion} {say.count(n)}{say.speed(max(m.speed for m in moves))}{' ' + when if when else ''}"
+        whole = [Move(moves[0].kind, 0, 0, moves[0].start, max(m.end for m in moves))]
+        return f"{motion} {say.count(n)}{say.speed(max(m.speed for m in moves))}{' ' + when if when else ''}", whole
     if say.detail < 2 and len(moves) > 2 + say.detail:
         keep = sorted(moves, key=lambda m: -(m.speed * 100 + m.end - m.start))[:2 + say.detail]
         moves = _merge_wrist(sorted(keep, key=lambda m: m.start))
 
-    def one(m: Move, first: bool) -> str:
-        where = " and ".join(say.pick(_DIRECTION_PHRASES[d]) for d in m.kind)
-        verbs = ("moves", "shifts", "travels") if m.speed == 1 else (("sweeps", "moves", "darts") if m.speed == 2
-                                                                     else ("drifts", "moves", "glides"))
-        verb = say.pick(verbs) if first else say.pick(("then moves", "then goes", "then shifts"))
+    def one(m: Move, link: str) -> str:
+        words = [say.pick(_DIRECTION_PHRASES[d]) for d in m.kind]
+        where = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+        if link == "then":
+            verb = say.pick(("then moves", "then goes", "then shifts"))
+        elif link == "while":
+            verb = "while " + say.pick(_WRIST_GERUNDS[m.speed])
+        else:
+            verb = say.pick(_WRIST_VERBS[m.speed])
         when = f" {say.frames_phrase(m.start, m.end)}" if say.detail == 2 else ""
         return f"{verb} {where}{say.speed(m.speed)}{when}"
 
-    parts = [one(m, i == 0) for i, m in enumerate(moves)]
-    return parts[0] if len(parts) == 1 else " and ".join([", ".join(parts[:-1]), parts[-1]])
+    links = [""] + ["then" if follows((a.start, a.end), (b.start, b.end)) else "while" for a, b in zip(moves, moves[1:])]
+    parts = [one(m, link) for m, link in zip(moves, links)]
+    if len(parts) == 1:
+        return parts[0], moves
+    glue = [(", " if link == "while" else (" and " if i == len(parts) - 1 else ", ")) for i, link in
+            enumerate(links)]
+    return parts[0] + "".join(g + p for g, p in zip(glue[1:], parts[1:])), moves
 
 
 def _hyper_clauses(say: _Say, entries: Sequence[tuple]) -> list[Phrase]:
@@ -594,12 +656,17 @@ def _intra_clause(say: _Say, data: Sequence[tuple[str, tuple[tuple[int, int], ..
         listed = [f"the {n} fingertip ({', '.join(_episode(a, b) for a, b in eps)})"
                   for n, (_, eps) in zip(names, data)]
         return Phrase("thumb", False, "touches " + ", ".join(listed[:-1]) + " and " + listed[-1], True)
-    if len(names) == 2 and say.chance(0.5):
+    spans = [(e[0][0], e[-1][1]) for _, e in data]
+    in_turn = all(follows(a, b) for a, b in zip(spans, spans[1:]))  # "in turn" only when they follow each other
+    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    if len(names) == 2 and in_turn and say.chance(0.5):
         pred = f"touches the {names[0]} fingertip and later the {names[1]} fingertip"
-    else:
-        listed = ", ".join(names[:-1]) + " and " + names[-1]
+        return Phrase("thumb", False, f"{pred} {say.when(start, end)}", True, first=spans[0], last=spans[1])
+    if in_turn:
         pred = say.pick((f"touches the {listed} fingertips in turn",
                          f"meets the {listed} fingertips one after another"))
+    else:
+        pred = say.pick((f"touches the {listed} fingertips", f"meets the {listed} fingertips"))
     return Phrase("thumb", False, f"{pred} {say.when(start, end)}", True)
 
 
@@ -744,10 +811,10 @@ def _hand_text(say: _Say, side: str, facts: list[Fact], codes: Mapping[str, Any]
         return _still_text(say, side, codes, _capital(name))
     clauses: list[tuple[Phrase, Fact]] = [(c, f) for f in facts for c in _phrases(say, f, side)]
     plan = int(say.random() * 3)
-    pieces: list[tuple[str, Fact | None]] = []
+    pieces: list[tuple[str, Phrase | None, Fact | None]] = []
     hand_named = False
     if not movement and say.chance(0.7):
-        pieces.append((f"{name} {say.pick(('keeps its overall pose', 'barely changes its pose'))}", None))
+        pieces.append((f"{name} {say.pick(('keeps its overall pose', 'barely changes its pose'))}", None, None))
         hand_named = True
     for i, (clause, fact) in enumerate(clauses):
         when = "" if clause.timed else say.when(fact.start, fact.end)
@@ -767,30 +834,44 @@ def _hand_text(say: _Say, side: str, facts: list[Fact], codes: Mapping[str, Any]
             body = f"{when}, {body}"
         elif when:
             body = f"{body} {when}"
-        pieces.append((body, fact))
+        pieces.append((body, clause, fact))
     return _join(say, pieces, plan)
 
 
-def _join(say: _Say, pieces: Sequence[tuple[str, Fact | None]], plan: int) -> str:
-    """Sentences from clause bodies: pairs linked by a connector that fits their timing (plan 0), one clause per
-    sentence (plan 1), or one sentence with semicolons (plan 2)."""
+def _link(say: _Say, a: tuple[str, Phrase | None, Fact | None], b: tuple[str, Phrase | None, Fact | None]) -> str:
+    """The connector between two clauses, from their frames: "then" when all of ``b`` follows all of ``a``
+    (:func:`~handx.annotate.verify.follows`), "while" when what ``a`` tells last overlaps what ``b`` tells
+    first, else a new sentence."""
+    (_, pa, fa), (_, pb, fb) = a, b
+    if fa is None or fb is None:  # "the hand keeps its overall pose": throughout
+        return say.pick((", while ", "; meanwhile, "))
+    if follows((fa.start, fa.end), (fb.start, fb.end)):
+        return say.pick((", then ", ", and then ", ", after which "))
+    last = pa.last if pa is not None and pa.last else (fa.start, fa.end)
+    first = pb.first if pb is not None and pb.first else (fb.start, fb.end)
+    if concurrent(last, first, tolerance=0):
+        return say.pick((", while ", "; meanwhile, ", ", and at the same time "))
+    return ". "
+
+
+def _join(say: _Say, pieces: Sequence[tuple[str, Phrase | None, Fact | None]], plan: int) -> str:
+    """Sentences from clause bodies: pairs linked by a connector that fits their timing (plan 0, see
+    :func:`_link`), one clause per sentence (plan 1), or one sentence with semicolons (plan 2)."""
     if plan == 0 and len(pieces) > 1:
         sentences, i = [], 0
         while i < len(pieces):
             if i + 1 < len(pieces):
-                (a, fa), (b, fb) = pieces[i], pieces[i + 1]
-                after = fa is None or fb is None or fb.start >= fa.end - 2
-                link = say.pick((", then ", ", and then ", ", after which ") if after
-                                else (", while ", "; meanwhile, ", ", and at the same time "))
-                sentences.append(a + link + b)
+                link = _link(say, pieces[i], pieces[i + 1])
+                b = pieces[i + 1][0]
+                sentences.append(pieces[i][0] + link + (_capital(b) if link == ". " else b))
                 i += 2
             else:
                 sentences.append(pieces[i][0])
                 i += 1
         return " ".join(_capital(s) + "." for s in sentences)
     if plan == 2 and len(pieces) > 1:
-        return _capital("; ".join(p for p, _ in pieces)) + "."
-    return " ".join(_capital(p) + "." for p, _ in pieces)
+        return _capital("; ".join(p for p, _, _ in pieces)) + "."
+    return " ".join(_capital(p) + "." for p, _, _ in pieces)
 
 
 def _relation_text(say: _Say, facts: list[Fact]) -> str:

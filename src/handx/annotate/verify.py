@@ -16,6 +16,17 @@ with a small fixed vocabulary and compares what they claim with the motion codes
   Likewise for the right text.
 * ``missing_hyperextension``: a hand hyperextends a finger joint ("Hyper extend" flexion state) and neither its
   text nor the relation text says so (rule (a) of reference §3).
+* ``wrong_order``: a text states an order that the events' frames contradict (rule (b)): "A, then B" (also
+  "A and then / and afterwards / , after which / and later B", "A before B", "B after A", "after A, B", a
+  sentence opening with "Then"/"Afterwards"/"Next") needs some event B can refer to to start no earlier than
+  :data:`SEQUENCE_TOLERANCE` (2) frames before some event A can refer to ends; "A while B" (also "meanwhile",
+  "at the same time", "simultaneously", ", as the/its/it ...", "while A, B") needs the frame hulls of their
+  events to overlap or lie within the tolerance. A stretch of text refers to the events of its kind (contact
+  words → contacts of the fingers it names; hyperextension; wrist verbs with directions → wrist translations
+  in those directions; spread/apart/together → finger spacing; bend/curl/fist vs straighten/extend/open →
+  flexion of the fingers it names, or of the fingers of the stretch before when it has no subject; in the
+  relation text, approach/apart → palm distance changes). When a side refers to no event, the frame ranges the
+  text states ("frames 3–20", "frame 7", "between frames 3 and 20") are compared instead.
 
 Vocabulary (lower-cased tokens):
 
@@ -44,8 +55,12 @@ Vocabulary (lower-cased tokens):
 Limits: the parser is a bag of clause-level keywords, not a grammar. It reads one clause at a time, so a claim
 split over several sentences ("The thumb moves to the index finger. They touch.") is taken as a generic claim;
 "but not the middle finger" style exclusions are dropped; "hands" without a named part counts as any two-hand
-contact; time words and frame numbers are not checked; wrist, flexion and stillness claims are only used to
-detect the wrong hand, never reported as false on their own.
+contact; relative time words ("early on", "towards the end") are not checked, and stated frames only where a
+side refers to no event; wrist, flexion and stillness claims are only used to detect the wrong hand, never
+reported as false on their own. The temporal check is lenient by design: a stretch refers to every event of its
+kind and fingers, so an order is flagged only when no reading of it fits; it does not see the order of clauses
+without a connective, "later on" at a sentence's start (a time phrase, not a link), "when"/"until"/"once", nor
+the order of events inside one stretch ("bends and straightens twice").
 """
 
 from __future__ import annotations
@@ -60,7 +75,7 @@ from handx.annotate.base import Description
 LONG_FINGERS = ("index", "middle", "ring", "pinky")
 FINGER_NAMES = ("thumb", *LONG_FINGERS)
 SIDES = ("left", "right")
-KINDS = ("missing_contact", "false_contact", "wrong_hand", "missing_hyperextension")
+KINDS = ("missing_contact", "false_contact", "wrong_hand", "missing_hyperextension", "wrong_order")
 HYPER = "Hyper extend"
 CONTACT = "Contact"
 _TEXT_FIELDS = {"left": "left", "right": "right", "relation": "two_hands_relation"}
@@ -632,6 +647,285 @@ def _hand_text_problems(codes: Mapping[str, Any], side: str, text: str) -> list[
     return problems
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Time: does the order a text states agree with the events' frames?
+# --------------------------------------------------------------------------------------------------------------
+
+#: Frames by which "A, then B" may overlap: B may start up to this many frames before A's last frame. Events of
+#: different joints or axes that the segmentation cuts at slightly different frames still read as a sequence;
+#: the template writer uses the same tolerance, so its texts pass this check by construction.
+SEQUENCE_TOLERANCE = 2
+
+Span = tuple[int, int]  # inclusive frame range
+
+
+def follows(first: Span, second: Span, tolerance: int = SEQUENCE_TOLERANCE) -> bool:
+    """May ``second`` be said to come after ``first`` ("first, then second")? It starts at most ``tolerance``
+    frames before ``first``'s last frame."""
+    return second[0] >= first[1] - tolerance
+
+
+def concurrent(a: Span, b: Span, tolerance: int = SEQUENCE_TOLERANCE) -> bool:
+    """May two spans be said to happen at the same time ("a while b")? They overlap, or the gap between them
+    is at most ``tolerance`` frames."""
+    return max(a[0], b[0]) - min(a[1], b[1]) <= tolerance
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One event of the codes that a clause may describe. ``family``: flex, hyper, spacing, wrist, contact or
+    distance; ``what``: bend/straighten, spread/close, a wrist direction, the contact kind, approach/separate;
+    ``fingers``: the fingers (or ``palm``) involved; ``start``..``end`` inclusive."""
+
+    family: str
+    what: str
+    fingers: frozenset[str]
+    start: int
+    end: int
+    label: str
+
+    @property
+    def span(self) -> Span:
+        return self.start, self.end
+
+    def describe(self) -> str:
+        return f"{self.label} (frames {self.start}\u2013{self.end})"
+
+
+_FLEX_LEVEL = {HYPER: -1, "Fully extended": 0, "Partially bent": 1, "Fully bent": 2}
+_DISTANCE_LEVEL = {CONTACT: 0, "Near": 1, "Medium": 2, "Far": 3}
+
+
+def events(codes: Mapping[str, Any], which: str) -> list[Event]:
+    """The events a text may place in time: a hand's flexion, hyperextension, spacing, wrist and contact events
+    for ``left``/``right``; contacts and palm approaches and separations for ``relation``."""
+    t = int(codes.get("frame_count", 0))
+    out: list[Event] = []
+    for c in contacts(codes):
+        involved = {s for s, _ in c.parts}
+        if which == "relation" or which in involved:
+            parts = frozenset(p for _, p in c.parts)
+            out.extend(Event("contact", c.kind, parts, a, b, c.describe().split(" (")[0]) for a, b in c.episodes)
+    if which == "relation":
+        for evs in codes.get("two_hand_relationships", {}).get("palm_palm_distance", {}).values():
+            for ev in evs:
+                if "start_des" in ev and ev["start_des"] != ev["end_des"]:
+                    closer = _DISTANCE_LEVEL[ev["end_des"]] < _DISTANCE_LEVEL[ev["start_des"]]
+                    what = "approach" if closer else "separate"
+                    out.append(Event("distance", what, frozenset({"palm"}), ev["start"], max(ev["start"], ev["end"] - 1),
+                                     f"the palms {'approach' if closer else 'separate'}"))
+        return out
+    hand = codes[f"{which}_hand_events"]
+    for key, evs in hand.get("finger_flexing", {}).items():
+        finger, joint = key.split("_")
+        for ev in evs:
+            if ev.get("constant_des") == HYPER:
+                out.append(Event("hyper", "hyper", frozenset({finger}), 0, max(0, t - 1),
+                                 f"{which} {finger} {joint} hyperextended"))
+            if "start_des" not in ev:
+                continue
+            a, b = _FLEX_LEVEL[ev["start_des"]], _FLEX_LEVEL[ev["end_des"]]
+            span = ev["start"], max(ev["start"], ev["end"] - 1)
+            if a < 0 or b < 0:
+                out.append(Event("hyper", "hyper", frozenset({finger}), *span, f"{which} {finger} {joint} "
+                                 f"{ev['start_des'].lower()} \u2192 {ev['end_des'].lower()}"))
+            elif a != b:
+                what = "bend" if b > a else "straighten"
+                out.append(Event("flex", what, frozenset({finger}), *span, f"{which} {finger} {joint} {what}s"))
+    for key, evs in hand.get("finger_spacing", {}).items():
+        pair = frozenset(k.strip() for k in key.split(","))
+        for ev in evs:
+            if "start_des" in ev and ev["start_des"] != ev["end_des"]:
+                what = "spread" if ev["end_des"] == "Open" else "close"
+                out.append(Event("spacing", what, pair, ev["start"], max(ev["start"], ev["end"] - 1),
+                                 f"{which} {key} fingers {'spread' if what == 'spread' else 'close'}"))
+    for evs in hand.get("wrist_trajectory", {}).values():
+        for ev in evs:
+            out.append(Event("wrist", ev["direction"], frozenset(), ev["start"], max(ev["start"], ev["end"] - 1),
+                             f"{which} wrist moves {ev['direction']}"))
+    return out
+
+
+_BEND_WORDS = _forms("bend|bends,bending", "curl|curls,curling", "fold|folds,folding", "flex|flexes,flexing",
+                     "fist", "clench|clenches,clenching", "half-closes", "close|closes,closing")
+_STRAIGHTEN_WORDS = _forms("straighten|straightens,straightening", "extend|extends,extending",
+                           "stretch|stretches,stretching", "uncurl|uncurls,uncurling", "relax|relaxes,relaxing",
+                           "open|opens", "unfold|unfolds,unfolding")
+_SPREAD_WORDS = frozenset({"spread", "spreads", "spreading", "fan", "fans", "fanning", "apart", "wide"})
+_CLOSE_RE = re.compile(r"\btogether\b|\bclos(?:e|es|ing) up\b|\b(?:spread|spreads|fan|fans)\b.* \bclos(?:e|es|ing)\b"
+                       r"|\bclos(?:e|es|ing)\b.* \b(?:spread|spreads)\b")
+#: Words a verb-less continuation of a contact ("..., and later the middle fingertip") may consist of.
+_CONTINUATION = _FRAGMENT | {"opening", "part", "very", "most", "on", "of", "clip", "times", "four", "six"}
+_APPROACH_RE = re.compile(r"\bapproach|\btowards? each other|\bcloser\b|\bdraw near|\bcome near")
+_SEPARATE_RE = re.compile(r"\bapart\b|\bseparat|\bpull away|\bmove away from each other")
+_FRAMES_RE = re.compile(r"\bframes? (\d+)(?:\s*(?:\u2013|-|to|and)\s*(\d+))?")
+#: Connectives inside a sentence: "A, then B" (B after A), "A before B", "A after B", "A while B" (overlap).
+_CONNECTIVE_RE = re.compile(
+    r"(?P<then>,?\s*\band (?:then|afterwards|later|after that)\b|,\s*(?:then|afterwards|after which|later|"
+    r"after that|followed by)\b|\s\bthen\b)"
+    r"|(?P<before>\s\bbefore\b(?! (?:being|having)\b))"
+    r"|(?P<after>\s\bafter\b(?! (?:being|having|which|another|one another|each other|the other)\b))"
+    r"|(?P<while>,?\s*\b(?:while|whilst)\b|,?\s*\band (?:at the same time|meanwhile|simultaneously)\b|"
+    r",\s*(?:meanwhile|at the same time|simultaneously)\b|,\s*as (?=the |its |it |they |both |each ))")
+#: What a sentence may open with to place itself relative to the sentence before.
+_LEADING_RE = re.compile(r"^(?:(?P<then>then|afterwards|after that|next|subsequently)"
+                         r"|(?P<while>meanwhile|at the same time|simultaneously))\b,?\s*")
+_SUBORDINATE_RE = re.compile(r"^(?P<word>after|before|while|as)\s(?!(?:being|having|well)\b)(?P<sub>[^,]+),\s*")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mention:
+    """A stretch of a text that describes something: the words, the events of the codes they can refer to, and
+    the frame ranges the words state."""
+
+    words: str
+    events: tuple[Event, ...]
+    frames: tuple[Span, ...]
+    fingers: frozenset[str] = frozenset()  # the fingers it names (or inherits)
+    family: str = ""  # "contact" when it states a contact
+
+
+@dataclasses.dataclass(frozen=True)
+class Order:
+    """A stated ordering: ``relation`` ``after`` (``second`` comes after ``first``) or ``overlap``."""
+
+    first: Mention
+    second: Mention
+    relation: str
+
+
+def _mention(words: str, which: str, catalogue: Sequence[Event], carried: frozenset[str],
+             after_contact: bool) -> Mention:
+    """The events one stretch of text can refer to. ``carried``: the fingers named by the stretch before, for a
+    stretch without a subject ("the middle finger curls, then extends"); ``after_contact``: the stretch before
+    was a contact, for a verb-less continuation ("touches the index fingertip and later the middle fingertip")."""
+    own = which if which in SIDES else None
+    tokens = tokenize(words)
+    tokset = set(tokens)
+    clause = parse_clause(tokens, own)
+    named = frozenset(p for _, p in clause.parts if p in FINGER_NAMES)
+    palms = frozenset({"palm"}) if any(p == "palm" for _, p in clause.parts) else frozenset()
+    frames = tuple((int(a), int(b) if b else int(a)) for a, b in _FRAMES_RE.findall(words))
+    fingers = named or (frozenset() if tokset & {"hand", "hands", "it", "fingers"} else carried)
+
+    def pick(family: str, whats: Iterable[str] | None = None, by: frozenset[str] = frozenset()) -> Mention:
+        found = [e for e in catalogue if e.family == family and (whats is None or e.what in whats)]
+        if by:
+            found = [e for e in found if e.fingers & by] or ([] if family == "contact" else found)
+        return Mention(words, tuple(found), frames, fingers)
+
+    contact_at = clause.first(CONTACT_WORDS)
+    verbless = all(t in _CONTINUATION or t.isdigit() for t in tokens)
+    if (contact_at is not None and not _negated(clause, contact_at)) or (verbless and after_contact and named):
+        return dataclasses.replace(pick("contact", by=(named - {"thumb"}) or named or palms), family="contact")
+    if HYPER_RE.search(words):
+        return pick("hyper", by=fingers)
+    if own is None:
+        if _APPROACH_RE.search(words):
+            return pick("distance", ("approach",))
+        if _SEPARATE_RE.search(words):
+            return pick("distance", ("separate",))
+        return Mention(words, (), frames, fingers)
+    directions = _directions(clause)
+    if directions and not named:
+        return dataclasses.replace(pick("wrist", directions), fingers=carried)
+    spacing = ({"spread"} if tokset & _SPREAD_WORDS else set()) | ({"close"} if _CLOSE_RE.search(words) else set())
+    if spacing:
+        return pick("spacing", spacing, by=fingers)
+    flex = ({"bend"} if tokset & _BEND_WORDS else set()) | ({"straighten"} if tokset & _STRAIGHTEN_WORDS else set())
+    if flex:
+        return pick("flex", flex, by=fingers)
+    return Mention(words, (), frames, fingers)
+
+
+#: How a connective orders the stretch after it: "then" (it comes after the one before), "after" ("A after B":
+#: it comes first) or "overlap".
+_RELATION = {"then": "then", "before": "then", "after": "after", "while": "overlap"}
+_SUBORDINATE = {"after": "then", "before": "after", "while": "overlap", "as": "overlap"}
+
+
+def orderings(text: str, which: str, catalogue: Sequence[Event]) -> list[Order]:
+    """Every ordering a text states between two stretches of it (see the module docstring)."""
+    out: list[Order] = []
+    previous: Mention | None = None
+    for sentence in re.split(r"[.;!?]+", text.lower().replace("\u2019", "'")):
+        sentence = sentence.strip(" ,")
+        if not sentence:
+            continue
+        relation = None
+        lead = _LEADING_RE.match(sentence)
+        if lead:
+            relation = "then" if lead.group("then") else "overlap"
+            sentence = sentence[lead.end():]
+        pieces: list[tuple[str, str | None]] = []
+        sub = _SUBORDINATE_RE.match(sentence)
+        if sub:  # "after A, B" = A then B; "before A, B" = B then A; "while A, B" = together
+            pieces.append((sub.group("sub"), relation))
+            relation = _SUBORDINATE[sub.group("word")]
+            sentence = sentence[sub.end():]
+        pos = 0
+        for m in _CONNECTIVE_RE.finditer(sentence):
+            pieces.append((sentence[pos:m.start()], relation))
+            relation, pos = _RELATION[m.lastgroup or "then"], m.end()
+        pieces.append((sentence[pos:], relation))
+        for words, relation in pieces:
+            if not words.strip():
+                continue
+            carried = previous.fingers if previous else frozenset()
+            mention = _mention(words, which, catalogue, carried, previous is not None and previous.family == "contact")
+            if previous is not None and relation is not None:
+                if relation == "after":
+                    out.append(Order(mention, previous, "after"))
+                else:
+                    out.append(Order(previous, mention, "after" if relation == "then" else "overlap"))
+            previous = mention
+    return out
+
+
+def _order_problem(order: Order, field: str) -> str | None:
+    """Why a stated ordering contradicts the events (or, when the words name no event, the frames the text
+    itself states), or None. Lenient: "A, then B" holds when some event B can refer to starts no earlier than
+    :data:`SEQUENCE_TOLERANCE` frames before some event A can refer to ends; "A while B" holds when the hulls
+    of their events overlap (within the tolerance)."""
+    a, b = order.first, order.second
+    for source in ("events", "frames"):
+        xs = [e.span for e in a.events] if source == "events" else list(a.frames)
+        ys = [e.span for e in b.events] if source == "events" else list(b.frames)
+        if not xs or not ys:
+            continue
+        if order.relation == "after":
+            x, y = min(xs, key=lambda s: s[1]), max(ys, key=lambda s: s[0])
+            if follows(x, y):
+                return None
+            said = f"'{a.words.strip()}', then '{b.words.strip()}'"
+        else:
+            x = (min(s[0] for s in xs), max(s[1] for s in xs))
+            y = (min(s[0] for s in ys), max(s[1] for s in ys))
+            if concurrent(x, y):
+                return None
+            said = f"'{a.words.strip()}' at the same time as '{b.words.strip()}'"
+        if source == "events":
+            ea = next(e for e in a.events if e.span == x) if order.relation == "after" else a.events[0]
+            eb = next(e for e in b.events if e.span == y) if order.relation == "after" else b.events[0]
+            if order.relation == "overlap":
+                facts = (f"{ea.label} (frames {x[0]}\u2013{x[1]} in all) and {eb.label} "
+                         f"(frames {y[0]}\u2013{y[1]} in all)")
+            else:
+                facts = f"{ea.describe()} and {eb.describe()}"
+        else:
+            facts = f"the text's own frames {x[0]}\u2013{x[1]} and {y[0]}\u2013{y[1]}"
+        return f"the {field} text says {said}, but the events are {facts}"
+    return None
+
+
+def order_problems(codes: Mapping[str, Any], which: str, text: str) -> list[Problem]:
+    """``wrong_order`` problems of one text (``which``: left, right or relation)."""
+    field = _TEXT_FIELDS[which]
+    catalogue = events(codes, which)
+    found = (_order_problem(order, field) for order in orderings(text, which, catalogue))
+    return [Problem("wrong_order", message, field) for message in found if message]
+
+
 def verify(codes: Mapping[str, Any], description: Description) -> list[Problem]:
     """Faithfulness problems of one description against its motion codes (see the module docstring)."""
     texts = {"left": description.left, "right": description.right, "relation": description.two_hands_relation}
@@ -685,6 +979,8 @@ def verify(codes: Mapping[str, Any], description: Description) -> list[Problem]:
         if fingers and not (HYPER_RE.search(texts[side].lower()) or HYPER_RE.search(texts["relation"].lower())):
             problems.append(Problem("missing_hyperextension", f"the {side} hand hyperextends "
                                     f"({', '.join(sorted(fingers))}) but no text says so", _TEXT_FIELDS[side]))
+    for which, text in texts.items():
+        problems.extend(order_problems(codes, which, text))
     return problems
 
 

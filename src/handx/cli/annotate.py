@@ -34,7 +34,8 @@ def register(groups: argparse._SubParsersAction) -> None:
                     "offline; --writer llm uses any OpenAI-compatible chat-completions server (vLLM, llama.cpp "
                     "server, Ollama, hosted APIs), with retries, bounded concurrency and an on-disk cache so an "
                     "interrupted run resumes and a repeated run sends no request. Clips that fail are reported "
-                    "in DIR/reports/ and keep their old texts.")
+                    "in DIR/reports/ and keep their old texts; the report also gives clips/s and, for llm, the "
+                    "tokens per clip, cache hits and an estimate for the whole store.")
     p.add_argument("store", type=Path, metavar="DIR")
     p.add_argument("--writer", choices=["template", "llm"], default="template", help="description writer")
     p.add_argument("--overwrite", action="store_true", help="re-describe clips that already have texts")
@@ -54,6 +55,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, help="llm: sampling temperature (default 0.7)")
     p.add_argument("--timeout", type=float, help="llm: seconds per request (default 120)")
     p.add_argument("--cache", type=Path, help="llm: reply cache directory (default DIR/annotation-cache)")
+    p.add_argument("--context", type=int, metavar="TOKENS",
+                   help="llm: the model's context size in tokens (prompt + reply); the server's own figure "
+                        "(llama.cpp /props, vLLM /v1/models) is used when it reports one, the smaller of the two "
+                        "when both are known, else 8192. Fewer worked examples are sent when the context is small")
+    p.add_argument("--no-json-schema", action="store_true",
+                   help="llm: do not send the reply's JSON schema as response_format (by default it is sent, and "
+                        "dropped automatically when the server refuses it)")
     p.add_argument("--no-verify", action="store_true",
                    help="llm: accept replies that the faithfulness check rejects (default: retry them)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -114,7 +122,10 @@ def _annotate(args: argparse.Namespace) -> int:
 
         overrides = {k: v for k, v in {"base_url": args.base_url, "model": args.model,
                                        "concurrency": args.concurrency, "temperature": args.temperature,
-                                       "timeout_s": args.timeout}.items() if v is not None}
+                                       "timeout_s": args.timeout, "context_tokens": args.context}.items()
+                     if v is not None}
+        if args.no_json_schema:
+            overrides["structured_output"] = False
         if args.api_key_env:
             if args.api_key_env not in os.environ:
                 raise HandxInputError(None, f"environment variable {args.api_key_env} is not set")
@@ -128,6 +139,7 @@ def _annotate(args: argparse.Namespace) -> int:
     report = annotate_store(args.store, writer, overwrite=args.overwrite, append=args.append, limit=args.limit, progress=not args.no_progress)
     print(f"annotated {report.annotated} clip(s) with {writer.name} ({report.skipped} already had texts, "
           f"{len(report.failed)} failed)")
+    print(report.cost_line())
     for failure in report.failed[:20]:
         print(f"  failed {failure['id']}: {failure['error']}", file=sys.stderr)
     if len(report.failed) > 20:
