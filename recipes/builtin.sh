@@ -11,8 +11,8 @@
 #      synthetic train split; its held-out R-precision is logged in OUT/evaluator/metrics.jsonl.
 #   3. generator: the `cpu` diffusion preset (4 layers × 256, 4-frame tokens, fused pooled-text branches) on
 #      synthetic train + real, 7,000 steps of batch 64 (GENERATOR_STEPS), lr 1e-3 with 200 warm-up steps and
-#      cosine decay to 1e-4, EMA 0.999; the intra-hand contact term off (CONTACT_LOSS=w turns it on; measured in
-#      docs/training.md); held-out EMA loss every 500 steps (the best step is kept in OUT/generator/best; every
+#      cosine decay to 1e-4, EMA 0.999; the intra-hand contact term at weight 0.5 (CONTACT_LOSS=w changes it, 0
+#      turns it off; measured in docs/training.md); held-out EMA loss every 500 steps (the best step is kept in OUT/generator/best; every
 #      checkpoint is kept for the learning curve). Text and motion features are computed once per store.
 #   4. package: both models as built-ins (float16 EMA weights of the best step + config + statistics +
 #      model.json) into OUT/assets.
@@ -25,7 +25,7 @@ set -euo pipefail
 out=${1:-runs/builtin}
 shared=${SHARED_DATA:-../shared/data}
 steps=${GENERATOR_STEPS:-7000}
-contact=${CONTACT_LOSS:-0}
+contact=${CONTACT_LOSS:-0.5}
 mkdir -p "$out"
 export PYTHONHASHSEED=0
 # Several torch processes on few cores (a recipe step beside other work): OpenMP threads that spin while they
