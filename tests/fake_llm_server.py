@@ -102,8 +102,8 @@ class FakeChatServer:
     def __init__(self, script: dict[int, list[Action]] | None = None, delay_s: float = 0.0, *,
                  props: dict[str, Any] | None = None, models: dict[str, Any] | None = None, tokenize: bool = False,
                  usage: tuple[int, int] | None = None, schema: str = "accept"):
-        if schema not in ("accept", "reject"):
-            raise ValueError(f"schema must be 'accept' or 'reject', got {schema!r}")
+        if schema not in ("accept", "reject", "json_object"):
+            raise ValueError(f"schema must be 'accept', 'reject' or 'json_object', got {schema!r}")
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.delay_s = delay_s
         self.props, self.models, self.tokenize, self.usage, self.schema = props, models, tokenize, usage, schema
@@ -188,6 +188,11 @@ class FakeChatServer:
                         self._error(404, f"no route {self.path}")
                     elif self._schema and server.schema == "reject":
                         self._error(400, "'response_format' of type 'json_schema' is not supported")
+                    elif (self._schema and server.schema == "json_object"
+                          and body["response_format"].get("type") != "json_object"):
+                        # llama-cpp-python's server: a 500 whose message names the field and the types it takes
+                        self._error(500, "1 validation error: ('body', 'response_format', 'type'): Input should be "
+                                         "'text' or 'json_object'")
                     else:
                         self._act(server._next_action(clip), clip)
                 except (BrokenPipeError, ConnectionResetError):

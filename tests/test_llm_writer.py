@@ -522,8 +522,9 @@ def test_a_server_refusing_response_format_gets_plain_json_from_then_on(caplog):
         results = run(writer, range(4))
         bodies = [c.body for c in server.calls]
     assert all(r.descriptions == expected(int(k[-2:])) for k, r in results.items())
-    assert ["response_format" in b for b in bodies] == [True, False, False, False, False]
-    assert writer.requests_sent == 5 and writer.structured_output == "plain JSON"
+    formats = [b.get("response_format", {}).get("type") for b in bodies]
+    assert formats == ["json_schema", "json_object", None, None, None, None]  # each style tried once, then plain
+    assert writer.requests_sent == 6 and writer.structured_output == "plain JSON"
     assert "response_format" in writer.structured_output_note
     assert sum("plain JSON" in r.getMessage() for r in caplog.records) == 1
     with FakeChatServer() as server:
@@ -534,6 +535,21 @@ def test_a_server_refusing_response_format_gets_plain_json_from_then_on(caplog):
         assert "response_format" not in server.calls_for(0)[0].body
         assert server.calls_for(1)[0].body["response_format"] == {"type": "json_object"}
     assert (off.structured_output, own.structured_output) == ("plain JSON", "extra_body")
+
+
+def test_a_server_taking_only_json_object_gets_the_schema_that_way():
+    """llama-cpp-python's server refuses the json_schema type with a 500 but constrains a json_object reply to a
+    given schema: the writer moves to that at once (no retries of the 500) and keeps it."""
+    with FakeChatServer(schema="json_object") as server:
+        writer = LLMWriter(make_config(server, concurrency=1), sleep=SleepRecorder())
+        results = run(writer, range(3))
+        bodies = [c.body for c in server.calls]
+    assert all(r.descriptions == expected(int(k[-2:])) for k, r in results.items())
+    assert [b["response_format"]["type"] for b in bodies] == ["json_schema", "json_object", "json_object",
+                                                              "json_object"]
+    assert bodies[1]["response_format"]["schema"] == prompt.REPLY_SCHEMA
+    assert writer.structured_output == "json_object"
+    assert writer.cost_report(store_clips=3, seconds=1.0)["structured_output"] == "json_object"
 
 
 def _system(call):

@@ -26,9 +26,10 @@ Fitting the model (docs/annotation.md, "Prompt budget and cost"):
   as many worked examples as fit). Where the server has ``POST /tokenize`` (llama.cpp, vLLM) the system message
   is counted by the server's tokenizer, else estimated. A clip whose prompt and reply budget would not fit is
   failed without a request;
-- **structured output**: requests carry ``response_format`` with the reply's JSON schema; a server that refuses
-  it (HTTP 400/422 naming ``response_format`` or ``json_schema``) is asked again at once without it, and so are
-  all later requests of the writer;
+- **structured output**: requests carry ``response_format`` with the reply's JSON schema (``json_schema``); a
+  server that refuses it (HTTP 400/422/500 naming ``response_format`` or ``json_schema``) is asked again at once
+  with a ``json_object`` response_format carrying the schema (llama-cpp-python's server constrains the reply by
+  it), and one that refuses that too, without any; later requests of the writer keep the style that worked;
 - **cost**: prompt and completion tokens per clip (the server's ``usage`` when it gives one, else
   :func:`~handx.annotate.prompt.estimate_tokens`), cache hits and requests are counted for the run's report
   (:meth:`LLMWriter.cost_report`).
@@ -446,7 +447,8 @@ class LLMWriter:
         self._plan_lock = threading.Lock()
         self.context_source = "not asked yet"
         own_format = "response_format" in (config.extra_body or {})
-        #: "json_schema" (asked for), "plain JSON" (off or refused) or "extra_body" (the caller's own).
+        #: "json_schema" (asked for), "json_object" (a json_object response_format with the schema, after a
+        #: server refused json_schema), "plain JSON" (off or both refused) or "extra_body" (the caller's own).
         self.structured_output = "extra_body" if own_format else "json_schema" if config.structured_output \
             else "plain JSON"
         self.structured_output_note = "" if config.structured_output or own_format else "turned off"
@@ -634,11 +636,12 @@ class LLMWriter:
         except InvalidReply:
             detail = raw.decode("utf-8", "replace").strip()[:_ERROR_DETAIL_CHARS]
         message += f": {detail}" if detail else ""
+        if err.code in (400, 422, 500) and _SCHEMA_WORDS.search(detail or ""):
+            # llama-cpp-python's server answers an unknown response_format type with a 500 naming it
+            return _Problem(message, retry=False, schema_refused=True)
         if err.code in (408, 429) or err.code >= 500:
             retry_after = _retry_after_seconds(err.headers.get("Retry-After")) if err.headers else None
             return _Problem(message, retry=True, retry_after=retry_after)
-        if err.code in (400, 422) and _SCHEMA_WORDS.search(detail or ""):
-            return _Problem(message, retry=False, schema_refused=True)
         if err.code in (401, 403):
             message += " (check LLMConfig.api_key / HANDX_LLM_API_KEY)"
         elif err.code == 404:
@@ -657,27 +660,30 @@ class LLMWriter:
         """The request body; ``response_format`` with the reply's schema while the server accepts it."""
         body = {**(self.config.extra_body or {}), "model": self.config.model, "messages": messages,
                 "temperature": self.config.temperature, "max_tokens": self.config.max_tokens, "stream": False}
-        if self.structured_output == "json_schema":
-            body["response_format"] = prompt.response_format()
+        if self.structured_output in ("json_schema", "json_object"):
+            body["response_format"] = prompt.response_format(self.structured_output)
         return json.dumps(body).encode("utf-8")
 
-    def _schema_refused(self, problem: _Problem) -> None:
-        """Stop sending ``response_format`` for the rest of this writer's life."""
+    def _schema_refused(self, problem: _Problem, asked: str) -> None:
+        """The server refused the ``asked`` response_format: try the next style (``json_schema`` → a
+        ``json_object`` with the schema → plain JSON) for the rest of this writer's life."""
         with self._lock:
-            if self.structured_output == "json_schema":
-                self.structured_output = "plain JSON"
-                self.structured_output_note = f"the server refused response_format: {problem.message}"
-                logger.warning("%s; asking for plain JSON from now on", self.structured_output_note)
+            if self.structured_output != asked:
+                return  # another request moved on already
+            self.structured_output = "json_object" if asked == "json_schema" else "plain JSON"
+            self.structured_output_note = f"the server refused a {asked} response_format: {problem.message}"
+            logger.warning("%s; asking for %s from now on", self.structured_output_note, self.structured_output)
 
     def _attempt(self, request: WriteRequest, messages: list[dict[str, str]],
                  tokens: list[int]) -> tuple[Description, ...] | _Problem:
         """One request → descriptions the validator accepts, or the problem; the API key redacted in both.
         A refused ``response_format`` is dropped and the request sent again at once. ``tokens`` (prompt,
         completion) grows by the reply's usage, the server's or estimated."""
-        asked_schema = self.structured_output == "json_schema"
+        asked = self.structured_output
         reply = self._post(self._body(messages))
-        if isinstance(reply, _Problem) and reply.schema_refused and asked_schema:
-            self._schema_refused(reply)
+        while isinstance(reply, _Problem) and reply.schema_refused and asked in ("json_schema", "json_object"):
+            self._schema_refused(reply, asked)
+            asked = self.structured_output
             reply = self._post(self._body(messages))
         if isinstance(reply, _Reply):
             if reply.usage is not None:

@@ -484,8 +484,14 @@ REPLY_SCHEMA: dict[str, Any] = {
 }
 
 
-def response_format() -> dict[str, Any]:
-    """The ``response_format`` field asking an OpenAI-compatible server for :data:`REPLY_SCHEMA`."""
+def response_format(style: str = "json_schema") -> dict[str, Any]:
+    """The ``response_format`` field asking an OpenAI-compatible server for :data:`REPLY_SCHEMA`: ``json_schema``
+    (OpenAI, vLLM, llama.cpp's own server) or ``json_object`` with a ``schema`` (llama-cpp-python's server, which
+    accepts only ``text`` and ``json_object`` and constrains the reply by that schema's grammar)."""
+    if style == "json_object":
+        return {"type": "json_object", "schema": REPLY_SCHEMA}
+    if style != "json_schema":
+        raise ValueError(f"response_format: style must be json_schema or json_object, got {style!r}")
     return {"type": "json_schema",
             "json_schema": {"name": "handx_descriptions", "schema": REPLY_SCHEMA, "strict": True}}
 

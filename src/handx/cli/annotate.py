@@ -54,6 +54,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, help="llm: requests in flight (default 4)")
     p.add_argument("--temperature", type=float, help="llm: sampling temperature (default 0.7)")
     p.add_argument("--timeout", type=float, help="llm: seconds per request (default 120)")
+    p.add_argument("--max-tokens", type=int, metavar="N",
+                   help="llm: reply budget per request in tokens (default 2048; a reply cut at it is retried)")
+    p.add_argument("--retries", type=int, metavar="N",
+                   help="llm: retries of a clip after its first request (default 5)")
     p.add_argument("--cache", type=Path, help="llm: reply cache directory (default DIR/annotation-cache)")
     p.add_argument("--context", type=int, metavar="TOKENS",
                    help="llm: the model's context size in tokens (prompt + reply); the server's own figure "
@@ -122,7 +126,8 @@ def _annotate(args: argparse.Namespace) -> int:
 
         overrides = {k: v for k, v in {"base_url": args.base_url, "model": args.model,
                                        "concurrency": args.concurrency, "temperature": args.temperature,
-                                       "timeout_s": args.timeout, "context_tokens": args.context}.items()
+                                       "timeout_s": args.timeout, "context_tokens": args.context,
+                                       "max_tokens": args.max_tokens, "max_retries": args.retries}.items()
                      if v is not None}
         if args.no_json_schema:
             overrides["structured_output"] = False
