@@ -5,8 +5,10 @@ finished cells, with Pearson's r and a bootstrap 95 % interval of the slope (cel
 2,000 rounds, seeded), fitted on all cells and along each axis: the model axis (the largest data fraction,
 presets varying) and the data axis (the largest model, fractions varying). HandX's own fit is
 R@3 = 0.4391·log10(FLOPs) − 3.87 with r = 0.96 (reference Appendix B). A trend is called *not shown* when the
-slope's interval contains 0 or there are fewer than 3 cells. Plots (PNG, matplotlib): each metric against
-training FLOPs, parameters and data fraction, one series per family (and per data fraction or preset).
+slope's interval contains 0; no trend is claimed from fewer than 3 distinct compute levels (a sweep with a fixed
+number of steps gives every data fraction of a model the same FLOPs, so its data axis has one level). Plots
+(PNG, matplotlib): each metric against training FLOPs, parameters and data fraction, one series per family (and per
+data fraction or preset).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Fit:
     metric: str
     axis: str  # all | model | data
     n: int
+    levels: int  # distinct training-FLOP values among the cells
     slope: float
     intercept: float
     r: float
@@ -43,8 +46,8 @@ class Fit:
 
     @property
     def shown(self) -> bool:
-        """Whether the cells show a trend: 3 or more cells and a slope interval that excludes 0."""
-        return self.n >= 3 and not self.slope_low <= 0 <= self.slope_high
+        """Whether the cells show a trend: 3 or more compute levels and a slope interval that excludes 0."""
+        return self.levels >= 3 and not self.slope_low <= 0 <= self.slope_high
 
 
 def fit_line(x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> tuple[float, float, float, float, float]:
@@ -81,7 +84,7 @@ def fits(rows: list[dict[str, Any]]) -> list[Fit]:
             for axis, cells in axes.items():
                 x = np.log10([r["train_flops"] for r in cells])
                 y = [r.get(metric, float("nan")) for r in cells]
-                out.append(Fit(family, metric, axis, len(cells), *fit_line(x, y)))
+                out.append(Fit(family, metric, axis, len(cells), len(set(np.round(x, 9))), *fit_line(x, y)))
     return out
 
 
@@ -137,17 +140,17 @@ def write_report(sweep: str | os.PathLike, out: str | os.PathLike | None = None)
              table_markdown(rows), "## Fits against log10(training FLOPs)", "",
              "metric = slope·log10(FLOPs) + intercept; r: Pearson; slope interval: bootstrap 95 %. "
              "HandX's fit for diffusion: R@3 = 0.4391·log10(FLOPs) − 3.87, r = 0.96.", "",
-             "| family | metric | axis | cells | slope | 95 % interval | intercept | r | trend |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| family | metric | axis | cells | FLOP levels | slope | 95 % interval | intercept | r | trend |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for f in fits(rows):
         name, higher = FIT_METRICS[f.metric]
-        if f.n < 3 or math.isnan(f.slope):
-            verdict = "too few cells"
+        if f.levels < 3:
+            verdict = f"no trend claimed ({f.levels} compute level{'s' if f.levels != 1 else ''})"
         elif not f.shown:
             verdict = "not shown (interval contains 0)"
         else:
             verdict = "better with compute" if (f.slope > 0) == higher else "worse with compute"
-        lines.append(f"| {f.family} | {name} | {f.axis} | {f.n} | {_fmt(f.slope, '.4f')} | "
+        lines.append(f"| {f.family} | {name} | {f.axis} | {f.n} | {f.levels} | {_fmt(f.slope, '.4f')} | "
                      f"[{_fmt(f.slope_low, '.4f')}, {_fmt(f.slope_high, '.4f')}] | {_fmt(f.intercept)} | "
                      f"{_fmt(f.r, '.2f')} | {verdict} |")
     lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images] + [""]
