@@ -26,13 +26,7 @@ def texts(batch: int = 3, length: int = 6, seed: int = 0) -> tuple[torch.Tensor,
     return tokens * mask[..., None], mask
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads, and on a busy machine the threads spin (30× slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

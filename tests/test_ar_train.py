@@ -31,12 +31,7 @@ TINY_TOKENIZER = TokenizerConfig(width=32, depth=1, levels=(5, 5, 5))
 TINY_LM = ARConfig.preset("tiny")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

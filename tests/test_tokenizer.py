@@ -230,13 +230,6 @@ def test_mpjpe_is_root_relative_per_hand():
 
 # --- training --------------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: small convolutions run several times faster than with threads fighting over cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_tiny_tokenizer_overfits_a_few_synthetic_windows(tmp_path, one_thread):

@@ -33,7 +33,7 @@ from handx.pipelines.ar import TOKENIZER_DIR, load_tokenizer
 from handx.representations import local288
 from handx.runs import latest_checkpoint, open_run, read_config, write_config
 from handx.text import TextEncoder, load_text_encoder
-from handx.train.data import TextMotionData
+from handx.train.data import TextMotionData, store_list
 from handx.train.runner import Job, RunnerSettings, StepContext, TrainResult, fit, setup_distributed
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,7 @@ class ARTrainConfig:
 
     @property
     def stores(self) -> tuple[str, ...]:
-        if isinstance(self.data, str):
-            return tuple(part for part in self.data.split(",") if part)
-        return tuple(str(part) for part in self.data)
+        return store_list(self.data)
 
     def runner_settings(self) -> RunnerSettings:
         return RunnerSettings(steps=self.steps, lr=self.lr, batch_size=self.batch_size, min_lr=self.min_lr,

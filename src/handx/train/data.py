@@ -97,6 +97,13 @@ def motion_feature_file(store: Store, representation: str = DEFAULT_REPRESENTATI
     return np.load(path, mmap_mode="r")
 
 
+def store_list(data: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[str, ...]:
+    """The stores a training config names: one path, ``"a,b"``, or a sequence of paths."""
+    if isinstance(data, (str, os.PathLike)):
+        return tuple(part for part in os.fspath(data).split(",") if part)
+    return tuple(os.fspath(part) for part in data)
+
+
 def store_texts(store: Store) -> list[str]:
     """Every distinct text of every clip of ``store`` (all variants, all branches), in first-seen order."""
     seen: dict[str, None] = {}

@@ -27,7 +27,7 @@ from handx.sampling.schedule import cosine_betas
 from handx.errors import HandxInputError
 from handx.text import TextEncoder, load_text_encoder
 from handx.runs import latest_checkpoint, read_config, write_config
-from handx.train.data import Batch, TextMotionData, step_loader
+from handx.train.data import Batch, TextMotionData, step_loader, store_list
 from handx.train.losses import LossTerms, LossWeights, diffusion_loss
 from handx.train.runner import SCHEDULES, Job, RunnerSettings, StepContext, TrainResult, fit, setup_distributed
 
@@ -105,9 +105,7 @@ class TrainConfig:
 
     @property
     def stores(self) -> tuple[str, ...]:
-        if isinstance(self.data, str):
-            return tuple(part for part in self.data.split(",") if part)
-        return tuple(str(part) for part in self.data)
+        return store_list(self.data)
 
 
     def runner_settings(self) -> RunnerSettings:

@@ -28,7 +28,7 @@ from handx.models.tokenizer import MotionTokenizer, TokenizerConfig
 from handx.representations import local288
 from handx.representations.stats import FeatureStats
 from handx.runs import latest_checkpoint, read_config, write_config
-from handx.train.data import TextMotionData
+from handx.train.data import TextMotionData, store_list
 from handx.train.runner import Job, RunnerSettings, StepContext, TrainResult, fit, setup_distributed
 from handx.train.tokenizer_loss import TokenizerLossTerms, codebook_usage, mpjpe, tokenizer_loss
 
@@ -81,9 +81,7 @@ class TokenizerTrainConfig:
 
     @property
     def stores(self) -> tuple[str, ...]:
-        if isinstance(self.data, str):
-            return tuple(part for part in self.data.split(",") if part)
-        return tuple(str(part) for part in self.data)
+        return store_list(self.data)
 
     def runner_settings(self) -> RunnerSettings:
         return RunnerSettings(steps=self.steps, lr=self.lr, batch_size=self.batch_size, min_lr=self.min_lr,
@@ -101,14 +99,13 @@ def clip_data(stores: tuple[str, ...], split: str | None) -> TextMotionData:
 
 
 def window_clips(keys: np.ndarray, rng: np.random.Generator, batch_size: int, balance_stores: bool) -> np.ndarray:
-    """Rows of ``keys`` ``(C, 2)`` (store, clip) for the ``batch_size`` windows of a global batch: uniformly over
-    clips, or over stores first (``balance_stores``)."""
+    """Rows of ``keys`` ``(C, 2)`` (store, clip; sorted, as :attr:`TextMotionData.clip_keys`) for the
+    ``batch_size`` windows of a global batch: uniformly over clips, or over stores first (``balance_stores``)."""
     if not balance_stores:
         return rng.integers(0, len(keys), batch_size)
-    by_store = [np.flatnonzero(keys[:, 0] == s) for s in np.unique(keys[:, 0])]
-    pick = rng.integers(0, len(by_store), batch_size)  # (B,) a store per window
-    within = rng.random(batch_size)
-    return np.array([by_store[p][int(u * len(by_store[p]))] for p, u in zip(pick, within)], dtype=np.int64)
+    stores, first, sizes = np.unique(keys[:, 0], return_index=True, return_counts=True)  # keys sorted by store
+    pick = rng.integers(0, len(stores), batch_size)  # (B,) a store per window
+    return first[pick] + (rng.random(batch_size) * sizes[pick]).astype(np.int64)  # (B,) a clip of that store
 
 
 def step_windows(data: TextMotionData, stats: FeatureStats, *, batch_size: int, window: int, seed: int,
